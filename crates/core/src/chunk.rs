@@ -1,0 +1,3 @@
+//! placeholder
+pub struct ChunkConfig;
+pub fn chunk_document() {}

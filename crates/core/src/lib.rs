@@ -1,0 +1,78 @@
+//! Cairn's core: the types every other crate speaks, and the pure logic that
+//! needs no backend.
+//!
+//! - [`Document`] / [`Page`] / [`Heading`]: what a loader produces from a file.
+//! - [`Chunk`] and [`chunk::chunk_document`]: token-aware passages that remember
+//!   their file, page, character span and heading path.
+//! - [`Embedder`] and [`TokenCounter`]: the traits model backends implement.
+//! - [`fusion`]: reciprocal rank fusion of keyword and vector result lists.
+//! - [`SearchHit`]: one fused retrieval result, with both component ranks.
+//!
+//! This crate knows nothing of LanceDB, tantivy, ONNX Runtime or candle.
+
+pub mod chunk;
+pub mod fusion;
+mod types;
+
+pub use chunk::{chunk_document, ChunkConfig};
+pub use types::*;
+
+/// Errors raised by model backends behind the core traits.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmbedError {
+    /// The model files are missing or unreadable.
+    #[error("embedding model not found at {path}: {reason}")]
+    ModelNotFound { path: String, reason: String },
+    /// The runtime failed while computing embeddings.
+    #[error("embedding failed: {0}")]
+    Runtime(String),
+}
+
+/// Computes dense vectors for passages and queries.
+///
+/// Implementations are synchronous and CPU-bound: callers run them on a
+/// blocking thread, never directly on an async executor.
+pub trait Embedder: TokenCounter + Send + Sync {
+    /// A stable identifier of the model (stored with the index so that a
+    /// different model is detected instead of silently mixing vector spaces).
+    fn model_id(&self) -> &str;
+    /// Length of every vector this embedder returns.
+    fn dimension(&self) -> usize;
+    /// Embeds passages. The output has one unit-length vector per input, in order.
+    fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// Embeds a search query.
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError>;
+}
+
+/// Counts tokens the way a model's tokenizer would, so that chunks fit its window.
+pub trait TokenCounter: Send + Sync {
+    /// Number of tokens in `text`, excluding special tokens such as `[CLS]`.
+    fn count_tokens(&self, text: &str) -> usize;
+}
+
+/// A crude counter for tests and fallbacks: one token per word or punctuation mark,
+/// scaled up slightly because sub-word tokenizers split long words.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WordCounter;
+
+impl TokenCounter for WordCounter {
+    fn count_tokens(&self, text: &str) -> usize {
+        let mut n = 0usize;
+        let mut in_word = false;
+        for c in text.chars() {
+            if c.is_alphanumeric() || c == '_' {
+                if !in_word {
+                    n += 1;
+                    in_word = true;
+                }
+            } else {
+                in_word = false;
+                if !c.is_whitespace() {
+                    n += 1;
+                }
+            }
+        }
+        n + n / 4
+    }
+}
