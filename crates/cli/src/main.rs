@@ -1,1 +1,454 @@
-fn main() {}
+//! `cairn`: index local files and search them from the command line.
+//!
+//! The command-line contract (flags, JSON shapes, exit codes) is stable: scripts and
+//! tests rely on it. See `cairn --help`.
+
+mod bench;
+
+use anyhow::{Context, Result};
+use cairn_engine::{
+    eval::EvalSet, CancelFlag, Engine, EngineConfig, IngestReport, OpenMode, Progress, SearchMode,
+};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "cairn", version, about = "Private question answering over your own files")]
+struct Cli {
+    /// Where the index lives (default: the OS data directory, e.g. ~/.local/share/cairn).
+    #[arg(long, global = true, env = "CAIRN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where model files are installed (default: ~/.cache/cairn/models).
+    #[arg(long, global = true, env = "CAIRN_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Index files and folders (folders are synced: deleted files are removed).
+    Ingest {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print a JSON summary instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the passages that best match a query.
+    Search {
+        query: String,
+        #[arg(short, default_value_t = 5)]
+        k: usize,
+        #[arg(long)]
+        json: bool,
+        /// Retrieval mode.
+        #[arg(long, value_enum, default_value = "hybrid")]
+        mode: ModeArg,
+    },
+    /// List indexed documents.
+    Docs {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove files or folders from the index (the files themselves are untouched).
+    Remove {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate retrieval on a BEIR-style set (qrels.tsv beside queries.jsonl and corpus/).
+    Eval {
+        #[arg(long)]
+        qrels: PathBuf,
+        /// Also try a grid of fusion settings and print each.
+        #[arg(long)]
+        sweep: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that the stores agree and repair an interrupted write.
+    Repair {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks (see docs/BENCHMARKS.md for the method).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Hybrid,
+    Bm25,
+    Vector,
+}
+
+impl From<ModeArg> for SearchMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Hybrid => SearchMode::Hybrid,
+            ModeArg::Bm25 => SearchMode::Bm25,
+            ModeArg::Vector => SearchMode::Vector,
+        }
+    }
+}
+
+pub(crate) struct App {
+    pub data_dir: PathBuf,
+    pub models_dir: PathBuf,
+}
+
+impl App {
+    pub fn embedder(&self) -> Result<Arc<dyn cairn_core::Embedder>> {
+        let e = cairn_embed::FastEmbedder::open(&self.models_dir).with_context(|| {
+            format!(
+                "cannot load the embedding model from {}",
+                self.models_dir.display()
+            )
+        })?;
+        Ok(Arc::new(e))
+    }
+
+    pub async fn engine(&self, mode: OpenMode) -> Result<Engine> {
+        self.engine_at(self.data_dir.clone(), mode).await
+    }
+
+    pub async fn engine_at(&self, data_dir: PathBuf, mode: OpenMode) -> Result<Engine> {
+        let cfg = EngineConfig::new(&data_dir);
+        Engine::open(cfg, self.embedder()?, mode)
+            .await
+            .with_context(|| format!("cannot open the index in {}", data_dir.display()))
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let ctx = App {
+        data_dir: cli.data_dir.unwrap_or_else(cairn_engine::default_data_dir),
+        models_dir: cli.models_dir.unwrap_or_else(cairn_embed::default_models_dir),
+    };
+    match cli.command {
+        Command::Ingest { paths, json } => ingest(&ctx, paths, json).await,
+        Command::Search {
+            query,
+            k,
+            json,
+            mode,
+        } => search(&ctx, &query, k, json, mode.into()).await,
+        Command::Docs { json } => docs(&ctx, json).await,
+        Command::Remove { paths, json } => {
+            let engine = ctx.engine(OpenMode::Write).await?;
+            let n = engine.remove(&paths).await?;
+            if json {
+                println!("{}", serde_json::json!({ "removed": n }));
+            } else {
+                println!("removed {n} document(s)");
+            }
+            Ok(())
+        }
+        Command::Eval { qrels, sweep, json } => eval(&ctx, &qrels, sweep, json).await,
+        Command::Repair { json } => {
+            let engine = ctx.engine(OpenMode::Write).await?;
+            let report = engine.repair().await?;
+            let stats = engine.stats().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "repair": report, "stats": stats })
+                );
+            } else {
+                println!(
+                    "{} documents, {} chunks (vectors {}, keyword {}); dropped pending: {}, orphans removed: {}, mismatched: {}",
+                    stats.documents,
+                    stats.catalogue_chunks,
+                    stats.vector_rows,
+                    stats.keyword_docs,
+                    report.dropped_pending.len(),
+                    report.orphans_removed,
+                    report.mismatched.len()
+                );
+            }
+            Ok(())
+        }
+        Command::Bench(cmd) => bench::run(&ctx, cmd).await,
+    }
+}
+
+/// Renders ingest progress: a bar on a terminal, one line per file otherwise.
+fn progress_renderer(quiet: bool) -> (Box<dyn Fn(&Progress) + Send + Sync>, Option<ProgressBar>) {
+    if quiet {
+        return (Box::new(|_| {}), None);
+    }
+    if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{bar:30}] {pos}/{len} files {per_sec} eta {eta} {wide_msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        let b = bar.clone();
+        let f = move |p: &Progress| match p {
+            Progress::Scanned { files } => b.set_length(*files as u64),
+            Progress::File { path, outcome, .. } => {
+                if let cairn_engine::ingest::FileOutcome::Failed { error } = outcome {
+                    b.println(format!("failed: {error}"));
+                }
+                b.set_message(path.clone());
+                b.inc(1);
+            }
+            Progress::Optimizing => b.set_message("optimizing index"),
+            Progress::Finished => b.finish_and_clear(),
+        };
+        (Box::new(f), Some(bar))
+    } else {
+        let f = |p: &Progress| match p {
+            Progress::Scanned { files } => eprintln!("found {files} file(s)"),
+            Progress::File {
+                path,
+                outcome,
+                done,
+                total,
+            } => {
+                let what = match outcome {
+                    cairn_engine::ingest::FileOutcome::Indexed { chunks } => {
+                        format!("indexed ({chunks} chunks)")
+                    }
+                    cairn_engine::ingest::FileOutcome::Unchanged => "unchanged".to_string(),
+                    cairn_engine::ingest::FileOutcome::Failed { error } => {
+                        format!("failed: {error}")
+                    }
+                };
+                eprintln!("[{done}/{total}] {path}: {what}");
+            }
+            Progress::Optimizing => eprintln!("optimizing index"),
+            Progress::Finished => {}
+        };
+        (Box::new(f), None)
+    }
+}
+
+async fn ingest(ctx: &App, paths: Vec<PathBuf>, json: bool) -> Result<()> {
+    let engine = ctx.engine(OpenMode::Write).await?;
+    let cancel: CancelFlag = Arc::default();
+    let (render, _bar) = progress_renderer(false);
+    let report = engine.ingest(&paths, render.as_ref(), &cancel).await?;
+    print_ingest(&report, json);
+    Ok(())
+}
+
+fn print_ingest(report: &IngestReport, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "indexed": report.indexed,
+                "unchanged": report.unchanged,
+                "removed": report.removed,
+                "failed": report.failed,
+                "skipped": report.skipped,
+                "chunks": report.chunks,
+                "pages": report.pages,
+                "timings_ms": report.timings,
+            })
+        );
+        return;
+    }
+    println!(
+        "indexed {} file(s) ({} chunks, {} pages), {} unchanged, {} removed, {} failed, {} skipped in {:.1} s",
+        report.indexed,
+        report.chunks,
+        report.pages,
+        report.unchanged,
+        report.removed,
+        report.failed.len(),
+        report.skipped.len(),
+        report.timings.total_ms as f64 / 1000.0
+    );
+    for f in &report.failed {
+        println!("  failed: {}", f.error);
+    }
+}
+
+async fn search(ctx: &App, query: &str, k: usize, json: bool, mode: SearchMode) -> Result<()> {
+    let engine = ctx.engine(OpenMode::Read).await?;
+    let fusion = engine.config().fusion;
+    let hits = engine.search_with(query, k, mode, &fusion).await?;
+    if json {
+        let out: Vec<serde_json::Value> = hits
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "path": h.path,
+                    "page": h.page,
+                    "start": h.start,
+                    "end": h.end,
+                    "score": h.score,
+                    "bm25_rank": h.bm25_rank,
+                    "vector_rank": h.vector_rank,
+                    "bm25_score": h.bm25_score,
+                    "vector_score": h.vector_score,
+                    "heading": h.heading_path,
+                    "text": h.text,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    if hits.is_empty() {
+        println!("no matching passages");
+    }
+    for (i, h) in hits.iter().enumerate() {
+        let page = h.page.map(|p| format!(" p.{p}")).unwrap_or_default();
+        let rank = |r: Option<u32>| r.map_or("-".to_string(), |r| r.to_string());
+        println!(
+            "{}. {}{} [{}..{}] score {:.4} (bm25 #{}, vector #{})",
+            i + 1,
+            h.path,
+            page,
+            h.start,
+            h.end,
+            h.score,
+            rank(h.bm25_rank),
+            rank(h.vector_rank)
+        );
+        let snippet: String = h.text.chars().take(240).collect();
+        println!("   {}", snippet.replace('\n', " "));
+    }
+    Ok(())
+}
+
+async fn docs(ctx: &App, json: bool) -> Result<()> {
+    let engine = ctx.engine(OpenMode::Read).await?;
+    let docs = engine.documents();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&docs)?);
+        return Ok(());
+    }
+    if docs.is_empty() {
+        println!("no documents indexed yet; try: cairn ingest PATH");
+    }
+    for d in docs {
+        println!(
+            "{:<8} {:>5} pages {:>6} chunks  {:?}  {}",
+            d.format, d.pages, d.chunks, d.status, d.path
+        );
+    }
+    Ok(())
+}
+
+async fn eval(ctx: &App, qrels: &std::path::Path, sweep: bool, json: bool) -> Result<()> {
+    use cairn_core::fusion::{FusionConfig, FusionMethod};
+    let set = EvalSet::load(qrels)?;
+    let engine = ctx.engine(OpenMode::Write).await?;
+    let cancel: CancelFlag = Arc::default();
+    let (render, _bar) = progress_renderer(json);
+    let report = engine
+        .ingest(std::slice::from_ref(&set.corpus), render.as_ref(), &cancel)
+        .await?;
+    if !report.failed.is_empty() {
+        eprintln!("warning: {} corpus file(s) failed to index", report.failed.len());
+    }
+    let default = engine.config().fusion;
+    let mut rows = Vec::new();
+    for mode in [SearchMode::Bm25, SearchMode::Vector, SearchMode::Hybrid] {
+        let r = engine.evaluate(&set, mode, &default).await?;
+        rows.push((format!("{mode:?}").to_lowercase(), default, r));
+    }
+    if sweep {
+        let mut grid = Vec::new();
+        for k in [10.0, 30.0, 60.0] {
+            for wv in [1.0, 1.5, 2.0, 3.0] {
+                grid.push(FusionConfig {
+                    method: FusionMethod::Rrf,
+                    rrf_k: k,
+                    bm25_weight: 1.0,
+                    vector_weight: wv,
+                });
+            }
+        }
+        for wb in [0.2, 0.3, 0.4, 0.5, 0.6] {
+            grid.push(FusionConfig {
+                method: FusionMethod::Convex,
+                rrf_k: 60.0,
+                bm25_weight: wb,
+                vector_weight: 1.0 - wb,
+            });
+        }
+        for f in grid {
+            let r = engine.evaluate(&set, SearchMode::Hybrid, &f).await?;
+            let name = match f.method {
+                FusionMethod::Rrf => format!("rrf k={} wv={}", f.rrf_k, f.vector_weight),
+                FusionMethod::Convex => format!("convex wb={}", f.bm25_weight),
+            };
+            rows.push((name, f, r));
+        }
+    }
+    if json {
+        let out: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(name, f, r)| serde_json::json!({ "name": name, "fusion": f, "report": r }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "{} queries over {}",
+        set.queries.len(),
+        set.corpus.display()
+    );
+    println!(
+        "| {:<22} | {:>7} | {:>8} | {:>9} | {:>6} |",
+        "retriever", "nDCG@10", "recall@5", "recall@10", "MRR@10"
+    );
+    println!("|{:-<24}|{:->9}|{:->10}|{:->11}|{:->8}|", "", "", "", "", "");
+    for (name, _, r) in &rows {
+        let m = r.overall;
+        println!(
+            "| {:<22} | {:>7.3} | {:>8.3} | {:>9.3} | {:>6.3} |",
+            name, m.ndcg_at_10, m.recall_at_5, m.recall_at_10, m.mrr_at_10
+        );
+    }
+    println!();
+    println!("nDCG@10 by query kind:");
+    for (name, _, r) in rows.iter().take(3) {
+        let kinds: Vec<String> = r
+            .by_kind
+            .iter()
+            .map(|(k, m)| format!("{k} {:.3}", m.ndcg_at_10))
+            .collect();
+        println!("  {name:<8} {}", kinds.join(", "));
+    }
+    Ok(())
+}

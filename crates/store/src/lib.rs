@@ -1,1 +1,462 @@
-//! placeholder
+//! Cairn's on-disk index: a [`Store`] ties together
+//! - [`vector::VectorTable`]: chunk rows and embeddings in LanceDB,
+//! - [`keyword::KeywordIndex`]: BM25 over chunk text in tantivy,
+//! - [`catalogue::Catalogue`]: one [`DocEntry`] per file (hash, size, mtime, status).
+//!
+//! # Consistency
+//! The two stores cannot share a transaction, so every change follows one order
+//! ([`Store::write_batch`]):
+//! 1. a `DIRTY` marker file is created;
+//! 2. the affected catalogue entries are saved as `Pending`;
+//! 3. their old rows are deleted from LanceDB and the new rows appended;
+//! 4. the same happens in tantivy, then tantivy commits;
+//! 5. the catalogue is saved with the entries `Indexed` (or removed);
+//! 6. the marker is deleted.
+//!
+//! Readers only return chunks whose document is `Indexed` in the catalogue, so a
+//! half-written batch is never visible. A crash anywhere leaves the marker behind;
+//! the next writer to open the store runs [`Store::repair`], which deletes chunks of
+//! pending or unknown documents from both stores and drops pending entries, so a
+//! re-run of the ingest re-indexes exactly those files.
+//!
+//! One process writes at a time: writers take an exclusive lock on `LOCK` and
+//! record their PID in it, and a second writer gets [`StoreError::Busy`].
+
+pub mod catalogue;
+pub mod keyword;
+pub mod vector;
+
+pub use catalogue::{Catalogue, DocEntry, DocStatus};
+
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("index data at {path} is corrupt: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("the index was built with embedding model {index_model}, but {configured} is configured; re-index into a new data directory or switch back")]
+    ModelMismatch {
+        index_model: String,
+        configured: String,
+    },
+    #[error("vector dimension mismatch: the index expects {expected}, got {found}")]
+    DimensionMismatch { expected: usize, found: usize },
+    #[error("the data directory is in use by {holder}")]
+    Busy { holder: String },
+    #[error("vector store: {0}")]
+    Vector(String),
+    #[error("keyword index: {0}")]
+    Keyword(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub(crate) fn io_err(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A chunk as stored: the payload needed to show and cite it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredChunk {
+    /// `"{doc_id}:{ordinal}"`.
+    pub chunk_id: String,
+    pub doc_id: String,
+    pub path: String,
+    pub ordinal: u32,
+    pub page: Option<u32>,
+    pub start: usize,
+    pub end: usize,
+    /// Heading path joined with " > ".
+    pub heading: String,
+    pub text: String,
+}
+
+/// The stable id of a document, derived from its absolute path.
+pub fn doc_id_for(path: &str) -> String {
+    let hash = blake3::hash(path.as_bytes());
+    hash.to_hex()[..32].to_string()
+}
+
+/// Identity of the embedding space an index was built in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexMeta {
+    pub version: u32,
+    pub embed_model: String,
+    pub dimension: usize,
+}
+
+const META_VERSION: u32 = 1;
+
+/// Whether the caller intends to change the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Search and list only; never blocks on or disturbs a writer.
+    Read,
+    /// Takes the exclusive writer lock and repairs interrupted writes.
+    Write,
+}
+
+/// A document to (re)write: its catalogue entry and all its chunks with vectors.
+#[derive(Debug, Clone)]
+pub struct DocWrite {
+    pub entry: DocEntry,
+    pub chunks: Vec<StoredChunk>,
+    pub vectors: Vec<Vec<f32>>,
+}
+
+/// What [`Store::repair`] found and fixed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RepairReport {
+    /// Documents whose write had not completed; they will be re-indexed by the next ingest.
+    pub dropped_pending: Vec<String>,
+    /// Document ids found in a store but unknown to the catalogue.
+    pub orphans_removed: usize,
+    /// Documents whose chunk counts disagreed between the stores.
+    pub mismatched: Vec<String>,
+}
+
+impl RepairReport {
+    pub fn is_clean(&self) -> bool {
+        self.dropped_pending.is_empty() && self.orphans_removed == 0 && self.mismatched.is_empty()
+    }
+}
+
+pub struct Store {
+    dir: PathBuf,
+    vectors: vector::VectorTable,
+    keywords: keyword::KeywordIndex,
+    catalogue: RwLock<Catalogue>,
+    _lock: Option<std::fs::File>,
+}
+
+/// Counts of what the stores hold, for diagnostics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    pub documents: usize,
+    pub catalogue_chunks: u64,
+    pub vector_rows: usize,
+    pub keyword_docs: u64,
+}
+
+impl Store {
+    /// Opens the index in `dir` for an embedder `model_id` producing `dim`-sized vectors.
+    pub async fn open(dir: &Path, model_id: &str, dim: usize, mode: OpenMode) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let lock = match mode {
+            OpenMode::Write => Some(acquire_lock(&dir.join("LOCK"))?),
+            OpenMode::Read => None,
+        };
+        check_meta(dir, model_id, dim, mode)?;
+        let vectors = vector::VectorTable::open(&dir.join("lance"), dim).await?;
+        let keywords = keyword::KeywordIndex::open(&dir.join("tantivy"))?;
+        let catalogue = Catalogue::load(&dir.join("catalogue.json"))?;
+        let store = Store {
+            dir: dir.to_path_buf(),
+            vectors,
+            keywords,
+            catalogue: RwLock::new(catalogue),
+            _lock: lock,
+        };
+        if mode == OpenMode::Write {
+            let report = store.repair().await?;
+            if !report.is_clean() {
+                tracing::warn!(?report, "repaired an interrupted write");
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn dirty_marker(&self) -> PathBuf {
+        self.dir.join("DIRTY")
+    }
+
+    fn cat_read(&self) -> std::sync::RwLockReadGuard<'_, Catalogue> {
+        // A panic while holding the lock leaves consistent data (every mutation is a
+        // single map operation), so a poisoned lock is safe to keep using.
+        self.catalogue.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cat_write(&self) -> std::sync::RwLockWriteGuard<'_, Catalogue> {
+        self.catalogue.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The catalogue entry for an absolute path.
+    pub fn entry(&self, path: &str) -> Option<DocEntry> {
+        self.cat_read().get(path).cloned()
+    }
+
+    /// All catalogue entries, sorted by path.
+    pub fn documents(&self) -> Vec<DocEntry> {
+        self.cat_read().iter().cloned().collect()
+    }
+
+    pub async fn stats(&self) -> Result<StoreStats> {
+        let (documents, catalogue_chunks) = {
+            let c = self.cat_read();
+            (c.len(), c.indexed_chunks())
+        };
+        Ok(StoreStats {
+            documents,
+            catalogue_chunks,
+            vector_rows: self.vectors.count().await?,
+            keyword_docs: self.keywords.num_chunks(),
+        })
+    }
+
+    /// Updates catalogue entries whose content did not change (e.g. a newer mtime).
+    pub fn touch(&self, entries: Vec<DocEntry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.cat_write();
+        for e in entries {
+            c.upsert(e);
+        }
+        c.save()
+    }
+
+    /// Replaces the chunks of `writes` and deletes the documents at `removals`, following
+    /// the commit order described in the crate docs.
+    pub async fn write_batch(&self, writes: Vec<DocWrite>, removals: &[String]) -> Result<()> {
+        if writes.is_empty() && removals.is_empty() {
+            return Ok(());
+        }
+        let marker = self.dirty_marker();
+        std::fs::write(&marker, b"").map_err(|e| io_err(&marker, e))?;
+
+        let mut doc_ids: Vec<String> = Vec::new();
+        {
+            let mut c = self.cat_write();
+            for w in &writes {
+                let mut pending = w.entry.clone();
+                pending.status = DocStatus::Pending;
+                doc_ids.push(pending.doc_id.clone());
+                c.upsert(pending);
+            }
+            for path in removals {
+                if let Some(mut e) = c.get(path).cloned() {
+                    e.status = DocStatus::Pending;
+                    doc_ids.push(e.doc_id.clone());
+                    c.upsert(e);
+                }
+            }
+            c.save()?;
+        }
+
+        let mut chunks: Vec<StoredChunk> = Vec::new();
+        let mut vectors: Vec<Vec<f32>> = Vec::new();
+        for w in &writes {
+            chunks.extend(w.chunks.iter().cloned());
+            vectors.extend(w.vectors.iter().cloned());
+        }
+        self.vectors.delete_docs(&doc_ids).await?;
+        self.vectors.add(&chunks, &vectors).await?;
+        self.keywords.delete_docs(&doc_ids)?;
+        self.keywords.add(&chunks)?;
+        self.keywords.commit()?;
+
+        {
+            let mut c = self.cat_write();
+            for w in writes {
+                let mut done = w.entry;
+                done.status = DocStatus::Indexed;
+                c.upsert(done);
+            }
+            for path in removals {
+                c.remove(path);
+            }
+            c.save()?;
+        }
+        std::fs::remove_file(&marker).map_err(|e| io_err(&marker, e))?;
+        Ok(())
+    }
+
+    /// Brings the stores back into agreement with the catalogue after an interrupted
+    /// write. Cheap when nothing is wrong: a full comparison only runs when the dirty
+    /// marker exists or the total counts disagree.
+    pub async fn repair(&self) -> Result<RepairReport> {
+        let mut report = RepairReport::default();
+        let marker = self.dirty_marker();
+        let stats = self.stats().await?;
+        let counts_agree = stats.vector_rows as u64 == stats.catalogue_chunks
+            && stats.keyword_docs == stats.catalogue_chunks;
+        let has_pending = self
+            .cat_read()
+            .iter()
+            .any(|e| e.status == DocStatus::Pending);
+        if !marker.exists() && counts_agree && !has_pending {
+            return Ok(report);
+        }
+        let in_vectors = self.vectors.doc_counts().await?;
+        let in_keywords = self.keywords.doc_counts()?;
+        let mut to_delete: HashSet<String> = HashSet::new();
+        {
+            let mut c = self.cat_write();
+            let entries: Vec<DocEntry> = c.iter().cloned().collect();
+            let mut known: HashSet<String> = HashSet::new();
+            for e in entries {
+                let v = in_vectors.get(&e.doc_id).copied().unwrap_or(0);
+                let k = in_keywords.get(&e.doc_id).copied().unwrap_or(0);
+                if e.status == DocStatus::Pending {
+                    report.dropped_pending.push(e.path.clone());
+                    to_delete.insert(e.doc_id.clone());
+                    c.remove(&e.path);
+                } else if v != e.chunks as usize || k != e.chunks as usize {
+                    report.mismatched.push(e.path.clone());
+                    to_delete.insert(e.doc_id.clone());
+                    c.remove(&e.path);
+                } else {
+                    known.insert(e.doc_id.clone());
+                }
+            }
+            let orphans: HashSet<&String> = in_vectors
+                .keys()
+                .chain(in_keywords.keys())
+                .filter(|id| !known.contains(*id) && !to_delete.contains(*id))
+                .collect();
+            report.orphans_removed = orphans.len();
+            let orphans: Vec<String> = orphans.into_iter().cloned().collect();
+            to_delete.extend(orphans);
+            c.save()?;
+        }
+        let ids: Vec<String> = to_delete.into_iter().collect();
+        if !ids.is_empty() {
+            self.vectors.delete_docs(&ids).await?;
+            self.keywords.delete_docs(&ids)?;
+            self.keywords.commit()?;
+        }
+        if marker.exists() {
+            std::fs::remove_file(&marker).map_err(|e| io_err(&marker, e))?;
+        }
+        Ok(report)
+    }
+
+    fn indexed_ids(&self) -> HashMap<String, ()> {
+        self.cat_read()
+            .iter()
+            .filter(|e| e.status == DocStatus::Indexed)
+            .map(|e| (e.doc_id.clone(), ()))
+            .collect()
+    }
+
+    /// BM25 search over chunks of fully indexed documents.
+    pub fn search_keyword(&self, query: &str, limit: usize) -> Result<Vec<(StoredChunk, f32)>> {
+        let ok = self.indexed_ids();
+        let mut hits = self.keywords.search(query, limit)?;
+        hits.retain(|(c, _)| ok.contains_key(&c.doc_id));
+        Ok(hits)
+    }
+
+    /// Vector search (cosine similarity) over chunks of fully indexed documents.
+    pub async fn search_vector(
+        &self,
+        query: &[f32],
+        limit: usize,
+    ) -> Result<Vec<(StoredChunk, f32)>> {
+        let ok = self.indexed_ids();
+        let mut hits = self.vectors.search(query, limit).await?;
+        hits.retain(|(c, _)| ok.contains_key(&c.doc_id));
+        Ok(hits)
+    }
+
+    /// Re-reads everything another process may have committed.
+    pub async fn refresh(&self) -> Result<()> {
+        self.vectors.refresh().await?;
+        self.keywords.reload()?;
+        let fresh = Catalogue::load(&self.dir.join("catalogue.json"))?;
+        *self.cat_write() = fresh;
+        Ok(())
+    }
+
+    /// Post-ingest upkeep: vector index maintenance, compaction, old-version pruning.
+    pub async fn optimize(&self) -> Result<()> {
+        self.vectors.compact().await?;
+        self.vectors.maintain_index().await?;
+        Ok(())
+    }
+}
+
+fn acquire_lock(path: &Path) -> Result<std::fs::File> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(StoreError::Busy {
+                holder: if holder.is_empty() {
+                    "another process".to_string()
+                } else {
+                    format!("process {holder}")
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_err(path, e)),
+    }
+    file.set_len(0).map_err(|e| io_err(path, e))?;
+    file.rewind().map_err(|e| io_err(path, e))?;
+    write!(file, "{}", std::process::id()).map_err(|e| io_err(path, e))?;
+    file.flush().map_err(|e| io_err(path, e))?;
+    Ok(file)
+}
+
+fn check_meta(dir: &Path, model_id: &str, dim: usize, mode: OpenMode) -> Result<()> {
+    let path = dir.join("meta.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let meta: IndexMeta = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            if meta.embed_model != model_id || meta.dimension != dim {
+                return Err(StoreError::ModelMismatch {
+                    index_model: format!("{} ({} dims)", meta.embed_model, meta.dimension),
+                    configured: format!("{model_id} ({dim} dims)"),
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if mode == OpenMode::Read {
+                // A reader of an empty directory writes nothing; the first writer records
+                // the model.
+                return Ok(());
+            }
+            let meta = IndexMeta {
+                version: META_VERSION,
+                embed_model: model_id.to_string(),
+                dimension: dim,
+            };
+            let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            std::fs::write(&path, bytes).map_err(|e| io_err(&path, e))
+        }
+        Err(e) => Err(io_err(&path, e)),
+    }
+}

@@ -1,0 +1,317 @@
+//! Chunk rows with their embeddings in a LanceDB table.
+//!
+//! The table holds everything needed to render a hit (path, page, span, heading,
+//! text) next to the vector, so a vector search is one query. Rows are keyed by
+//! `chunk_id` and deleted per document through `doc_id`, a hex string that needs no
+//! quoting inside SQL predicates.
+
+use crate::{Result, StoreError, StoredChunk};
+use arrow_array::types::Float32Type;
+use arrow_array::{
+    Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt32Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use futures::TryStreamExt;
+use lancedb::index::vector::IvfHnswSqIndexBuilder;
+use lancedb::index::Index;
+use lancedb::query::{ExecutableQuery, QueryBase, Select};
+use lancedb::table::OptimizeAction;
+use lancedb::DistanceType;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+const TABLE: &str = "chunks";
+/// Below this many rows an exhaustive scan is already fast (about 10 ms), and an
+/// approximate index would only lose recall.
+pub const INDEX_THRESHOLD: usize = 20_000;
+
+fn lance_err(e: lancedb::Error) -> StoreError {
+    StoreError::Vector(e.to_string())
+}
+
+fn arrow_err(e: arrow_schema::ArrowError) -> StoreError {
+    StoreError::Vector(e.to_string())
+}
+
+pub struct VectorTable {
+    table: lancedb::Table,
+    schema: SchemaRef,
+    dim: usize,
+}
+
+fn schema(dim: usize) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("chunk_id", DataType::Utf8, false),
+        Field::new("doc_id", DataType::Utf8, false),
+        Field::new("path", DataType::Utf8, false),
+        Field::new("ordinal", DataType::UInt32, false),
+        Field::new("page", DataType::UInt32, true),
+        Field::new("start", DataType::UInt32, false),
+        Field::new("end", DataType::UInt32, false),
+        Field::new("heading", DataType::Utf8, false),
+        Field::new("text", DataType::Utf8, false),
+        Field::new(
+            "vector",
+            DataType::FixedSizeList(
+                Arc::new(Field::new("item", DataType::Float32, true)),
+                dim as i32,
+            ),
+            false,
+        ),
+    ]))
+}
+
+impl VectorTable {
+    /// Opens (or creates) the chunk table in the LanceDB directory `dir`.
+    pub async fn open(dir: &Path, dim: usize) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| crate::io_err(dir, e))?;
+        let uri = dir.to_string_lossy().into_owned();
+        let conn = lancedb::connect(&uri).execute().await.map_err(lance_err)?;
+        let names = conn.table_names().execute().await.map_err(lance_err)?;
+        let schema = schema(dim);
+        let table = if names.iter().any(|n| n == TABLE) {
+            let t = conn.open_table(TABLE).execute().await.map_err(lance_err)?;
+            let existing = t.schema().await.map_err(lance_err)?;
+            let found = existing
+                .field_with_name("vector")
+                .ok()
+                .and_then(|f| match f.data_type() {
+                    DataType::FixedSizeList(_, n) => Some(*n as usize),
+                    _ => None,
+                });
+            if found != Some(dim) {
+                return Err(StoreError::DimensionMismatch {
+                    expected: dim,
+                    found: found.unwrap_or(0),
+                });
+            }
+            t
+        } else {
+            conn.create_empty_table(TABLE, schema.clone())
+                .execute()
+                .await
+                .map_err(lance_err)?
+        };
+        Ok(VectorTable { table, schema, dim })
+    }
+
+    /// Appends chunks with their vectors in one commit.
+    pub async fn add(&self, chunks: &[StoredChunk], vectors: &[Vec<f32>]) -> Result<()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        if chunks.len() != vectors.len() {
+            return Err(StoreError::Vector(format!(
+                "{} chunks but {} vectors",
+                chunks.len(),
+                vectors.len()
+            )));
+        }
+        if let Some(v) = vectors.iter().find(|v| v.len() != self.dim) {
+            return Err(StoreError::DimensionMismatch {
+                expected: self.dim,
+                found: v.len(),
+            });
+        }
+        let str_col =
+            |f: &dyn Fn(&StoredChunk) -> &str| StringArray::from_iter_values(chunks.iter().map(f));
+        let u32_col = |f: &dyn Fn(&StoredChunk) -> u32| {
+            UInt32Array::from_iter_values(chunks.iter().map(f))
+        };
+        let vector = FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
+            vectors
+                .iter()
+                .map(|v| Some(v.iter().copied().map(Some).collect::<Vec<_>>())),
+            self.dim as i32,
+        );
+        let batch = RecordBatch::try_new(
+            self.schema.clone(),
+            vec![
+                Arc::new(str_col(&|c| &c.chunk_id)),
+                Arc::new(str_col(&|c| &c.doc_id)),
+                Arc::new(str_col(&|c| &c.path)),
+                Arc::new(u32_col(&|c| c.ordinal)),
+                Arc::new(UInt32Array::from_iter(chunks.iter().map(|c| c.page))),
+                Arc::new(u32_col(&|c| c.start as u32)),
+                Arc::new(u32_col(&|c| c.end as u32)),
+                Arc::new(str_col(&|c| &c.heading)),
+                Arc::new(str_col(&|c| &c.text)),
+                Arc::new(vector),
+            ],
+        )
+        .map_err(arrow_err)?;
+        self.table.add(batch).execute().await.map_err(lance_err)?;
+        Ok(())
+    }
+
+    /// Deletes every chunk of the given documents.
+    pub async fn delete_docs(&self, doc_ids: &[String]) -> Result<()> {
+        for group in doc_ids.chunks(500) {
+            if group.is_empty() {
+                continue;
+            }
+            // Document ids are lowercase hex, so they are safe inside the literal.
+            let list = group
+                .iter()
+                .map(|id| format!("'{id}'"))
+                .collect::<Vec<_>>()
+                .join(",");
+            self.table
+                .delete(format!("doc_id IN ({list})").as_str())
+                .await
+                .map_err(lance_err)?;
+        }
+        Ok(())
+    }
+
+    pub async fn count(&self) -> Result<usize> {
+        self.table.count_rows(None).await.map_err(lance_err)
+    }
+
+    /// Picks up commits made through another handle or process.
+    pub async fn refresh(&self) -> Result<()> {
+        self.table.checkout_latest().await.map_err(lance_err)
+    }
+
+    /// Chunk counts per document id (a scan of one column, used by repair).
+    pub async fn doc_counts(&self) -> Result<HashMap<String, usize>> {
+        let mut stream = self
+            .table
+            .query()
+            .select(Select::columns(&["doc_id"]))
+            .execute()
+            .await
+            .map_err(lance_err)?;
+        let mut out = HashMap::new();
+        while let Some(batch) = stream.try_next().await.map_err(lance_err)? {
+            let ids = string_col(&batch, "doc_id")?;
+            for i in 0..ids.len() {
+                *out.entry(ids.value(i).to_string()).or_insert(0) += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Nearest chunks to `query` by cosine similarity, best first.
+    pub async fn search(&self, query: &[f32], limit: usize) -> Result<Vec<(StoredChunk, f32)>> {
+        if query.len() != self.dim {
+            return Err(StoreError::DimensionMismatch {
+                expected: self.dim,
+                found: query.len(),
+            });
+        }
+        let mut stream = self
+            .table
+            .query()
+            .nearest_to(query)
+            .map_err(lance_err)?
+            .distance_type(DistanceType::Cosine)
+            .select(Select::columns(&[
+                "chunk_id", "doc_id", "path", "ordinal", "page", "start", "end", "heading",
+                "text",
+            ]))
+            .limit(limit.max(1))
+            .execute()
+            .await
+            .map_err(lance_err)?;
+        let mut out = Vec::with_capacity(limit);
+        while let Some(batch) = stream.try_next().await.map_err(lance_err)? {
+            let chunk_id = string_col(&batch, "chunk_id")?;
+            let doc_id = string_col(&batch, "doc_id")?;
+            let path = string_col(&batch, "path")?;
+            let heading = string_col(&batch, "heading")?;
+            let text = string_col(&batch, "text")?;
+            let ordinal = u32_col(&batch, "ordinal")?;
+            let page = u32_col(&batch, "page")?;
+            let start = u32_col(&batch, "start")?;
+            let end = u32_col(&batch, "end")?;
+            let dist = batch
+                .column_by_name("_distance")
+                .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
+                .ok_or_else(|| StoreError::Vector("missing _distance column".into()))?;
+            for i in 0..batch.num_rows() {
+                out.push((
+                    StoredChunk {
+                        chunk_id: chunk_id.value(i).to_string(),
+                        doc_id: doc_id.value(i).to_string(),
+                        path: path.value(i).to_string(),
+                        ordinal: ordinal.value(i),
+                        page: (!page.is_null(i)).then(|| page.value(i)),
+                        start: start.value(i) as usize,
+                        end: end.value(i) as usize,
+                        heading: heading.value(i).to_string(),
+                        text: text.value(i).to_string(),
+                    },
+                    1.0 - dist.value(i),
+                ));
+            }
+        }
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(out)
+    }
+
+    /// Builds the approximate vector index once the table is large enough, or folds
+    /// new rows into an existing one. Returns true when an index was built or updated.
+    pub async fn maintain_index(&self) -> Result<bool> {
+        let rows = self.count().await?;
+        let indices = self.table.list_indices().await.map_err(lance_err)?;
+        let has_vector_index = indices.iter().any(|i| i.columns.iter().any(|c| c == "vector"));
+        if !has_vector_index {
+            if rows < INDEX_THRESHOLD {
+                return Ok(false);
+            }
+            self.table
+                .create_index(
+                    &["vector"],
+                    Index::IvfHnswSq(
+                        IvfHnswSqIndexBuilder::default().distance_type(DistanceType::Cosine),
+                    ),
+                )
+                .execute()
+                .await
+                .map_err(lance_err)?;
+            return Ok(true);
+        }
+        self.table
+            .optimize(OptimizeAction::Index(Default::default()))
+            .await
+            .map_err(lance_err)?;
+        Ok(true)
+    }
+
+    /// Compacts small files and deletes old table versions so disk use does not grow
+    /// with every ingest. Only call this while holding the data directory's write lock.
+    pub async fn compact(&self) -> Result<()> {
+        self.table
+            .optimize(OptimizeAction::Compact {
+                options: Default::default(),
+                remap_options: None,
+            })
+            .await
+            .map_err(lance_err)?;
+        self.table
+            .optimize(OptimizeAction::Prune {
+                older_than: Some(lancedb::table::Duration::zero()),
+                delete_unverified: Some(true),
+                error_if_tagged_old_versions: None,
+            })
+            .await
+            .map_err(lance_err)?;
+        Ok(())
+    }
+}
+
+fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| StoreError::Vector(format!("missing column {name}")))
+}
+
+fn u32_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a UInt32Array> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+        .ok_or_else(|| StoreError::Vector(format!("missing column {name}")))
+}

@@ -1,0 +1,206 @@
+//! Store tests against a real LanceDB directory and a real tantivy index.
+
+use cairn_store::{
+    doc_id_for, DocEntry, DocStatus, DocWrite, OpenMode, Store, StoreError, StoredChunk,
+};
+use std::path::Path;
+
+const DIM: usize = 8;
+const MODEL: &str = "test-model@8";
+
+fn vec_for(seed: usize) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..DIM)
+        .map(|i| (((seed * 31 + i * 17) % 13) as f32) - 6.0)
+        .collect();
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+    v.iter_mut().for_each(|x| *x /= n);
+    v
+}
+
+fn doc(path: &str, texts: &[&str], seed: usize) -> DocWrite {
+    let doc_id = doc_id_for(path);
+    let chunks: Vec<StoredChunk> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| StoredChunk {
+            chunk_id: format!("{doc_id}:{i}"),
+            doc_id: doc_id.clone(),
+            path: path.to_string(),
+            ordinal: i as u32,
+            page: Some(i as u32 + 1),
+            start: 0,
+            end: t.chars().count(),
+            heading: "Intro > Part".into(),
+            text: t.to_string(),
+        })
+        .collect();
+    let vectors = (0..texts.len()).map(|i| vec_for(seed + i)).collect();
+    DocWrite {
+        entry: DocEntry {
+            path: path.to_string(),
+            doc_id,
+            content_hash: format!("hash-{seed}"),
+            size: 1,
+            mtime_ms: 1,
+            format: "pdf".into(),
+            pages: texts.len() as u32,
+            chunks: texts.len() as u32,
+            status: DocStatus::Pending,
+            indexed_at_ms: 0,
+        },
+        chunks,
+        vectors,
+    }
+}
+
+async fn open(dir: &Path) -> Store {
+    Store::open(dir, MODEL, DIM, OpenMode::Write)
+        .await
+        .expect("open store")
+}
+
+#[tokio::test]
+async fn written_chunks_are_found_by_both_retrievers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path()).await;
+    store
+        .write_batch(
+            vec![
+                doc("/a.pdf", &["the heron nests by the quarry", "asn1_der_coding is defined here"], 1),
+                doc("/b.txt", &["installing packages with apt"], 10),
+            ],
+            &[],
+        )
+        .await
+        .expect("write");
+    let stats = store.stats().await.expect("stats");
+    assert_eq!((stats.documents, stats.vector_rows, stats.keyword_docs), (2, 3, 3));
+
+    let hits = store.search_keyword("where do herons nest?", 5).expect("bm25");
+    assert_eq!(hits[0].0.path, "/a.pdf");
+    assert_eq!(hits[0].0.page, Some(1));
+    // Stemming: "installed" matches "installing".
+    let hits = store.search_keyword("installed", 5).expect("bm25");
+    assert_eq!(hits[0].0.path, "/b.txt");
+    // Identifiers match whole, including underscores.
+    let hits = store.search_keyword("asn1_der_coding", 5).expect("bm25");
+    assert_eq!(hits[0].0.chunk_id, format!("{}:1", doc_id_for("/a.pdf")));
+    // Query syntax characters are plain text, not operators.
+    assert!(store.search_keyword("-heron AND (\"quarry", 5).is_ok());
+
+    let hits = store.search_vector(&vec_for(10), 3).await.expect("vector");
+    assert_eq!(hits[0].0.path, "/b.txt");
+    assert!((hits[0].1 - 1.0).abs() < 1e-4, "cosine of identical vectors: {}", hits[0].1);
+}
+
+#[tokio::test]
+async fn replacing_and_removing_documents_leaves_no_stale_chunks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path()).await;
+    store
+        .write_batch(vec![doc("/a.md", &["old wording about kestrels"], 1)], &[])
+        .await
+        .expect("write");
+    store
+        .write_batch(vec![doc("/a.md", &["new wording about ospreys", "second part"], 2)], &[])
+        .await
+        .expect("rewrite");
+    assert!(store.search_keyword("kestrels", 5).expect("bm25").is_empty());
+    assert_eq!(store.search_keyword("ospreys", 5).expect("bm25").len(), 1);
+    assert_eq!(store.stats().await.expect("stats").vector_rows, 2);
+
+    store.write_batch(Vec::new(), &["/a.md".to_string()]).await.expect("remove");
+    let stats = store.stats().await.expect("stats");
+    assert_eq!((stats.documents, stats.vector_rows, stats.keyword_docs), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn reopening_keeps_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open(dir.path()).await;
+        store
+            .write_batch(vec![doc("/a.md", &["persistent text"], 1)], &[])
+            .await
+            .expect("write");
+    }
+    let store = Store::open(dir.path(), MODEL, DIM, OpenMode::Read)
+        .await
+        .expect("reopen for reading");
+    assert_eq!(store.search_keyword("persistent", 3).expect("bm25").len(), 1);
+    assert_eq!(store.documents()[0].status, DocStatus::Indexed);
+}
+
+#[tokio::test]
+async fn interrupted_write_is_repaired_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open(dir.path()).await;
+        store
+            .write_batch(vec![doc("/keep.md", &["kept text"], 1)], &[])
+            .await
+            .expect("write");
+    }
+    // Simulate a crash between the store writes and the final catalogue save: the
+    // catalogue says pending, both stores hold the rows, the marker is present.
+    {
+        let store = open(dir.path()).await;
+        store
+            .write_batch(vec![doc("/half.md", &["half written text"], 5)], &[])
+            .await
+            .expect("write");
+    }
+    let cat_path = dir.path().join("catalogue.json");
+    let mut cat: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cat_path).expect("read")).expect("json");
+    for d in cat["documents"].as_array_mut().expect("array") {
+        if d["path"] == "/half.md" {
+            d["status"] = "pending".into();
+        }
+    }
+    std::fs::write(&cat_path, serde_json::to_vec(&cat).expect("json")).expect("write");
+    std::fs::write(dir.path().join("DIRTY"), b"").expect("marker");
+
+    // A reader never sees the pending document.
+    let reader = Store::open(dir.path(), MODEL, DIM, OpenMode::Read).await.expect("reader");
+    assert!(reader.search_keyword("half", 5).expect("bm25").is_empty());
+    drop(reader);
+
+    let store = open(dir.path()).await;
+    let stats = store.stats().await.expect("stats");
+    assert_eq!(stats.documents, 1, "pending entry dropped");
+    assert_eq!(stats.vector_rows, 1);
+    assert_eq!(stats.keyword_docs, 1);
+    assert!(!dir.path().join("DIRTY").exists());
+    assert!(store.repair().await.expect("repair").is_clean());
+}
+
+#[tokio::test]
+async fn second_writer_gets_a_busy_error_naming_the_holder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _first = open(dir.path()).await;
+    let err = Store::open(dir.path(), MODEL, DIM, OpenMode::Write)
+        .await
+        .err()
+        .expect("second writer must fail");
+    match &err {
+        StoreError::Busy { holder } => {
+            assert!(holder.contains(&std::process::id().to_string()), "{holder}")
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    // Readers still work while a writer holds the lock.
+    Store::open(dir.path(), MODEL, DIM, OpenMode::Read).await.expect("reader");
+}
+
+#[tokio::test]
+async fn a_different_embedding_model_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(open(dir.path()).await);
+    let err = Store::open(dir.path(), "other-model@8", DIM, OpenMode::Write)
+        .await
+        .err()
+        .expect("mismatch");
+    assert!(matches!(err, StoreError::ModelMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("test-model@8"), "{err}");
+}
