@@ -12,6 +12,7 @@
 
 pub mod chunk;
 pub mod fusion;
+pub mod prompt;
 mod types;
 
 pub use chunk::{chunk_document, ChunkConfig};

@@ -1,0 +1,83 @@
+//! Architecture dispatch: one enum over candle's quantized decoders and ours.
+
+use std::io::{Read, Seek};
+
+use candle_core::quantized::gguf_file::Content;
+use candle_core::{Device, Result, Tensor};
+use candle_transformers::models::{
+    quantized_llama, quantized_phi3, quantized_qwen2, quantized_qwen3,
+};
+
+use crate::gemma3::Gemma3;
+
+/// Architectures [`crate::LocalModel`] can run, by `general.architecture`.
+pub const SUPPORTED: &[&str] = &["llama", "qwen2", "qwen3", "phi3", "gemma3"];
+
+pub(crate) enum Decoder {
+    Llama(quantized_llama::ModelWeights),
+    Qwen2(quantized_qwen2::ModelWeights),
+    Qwen3(quantized_qwen3::ModelWeights),
+    Phi3(quantized_phi3::ModelWeights),
+    Gemma3(Gemma3),
+}
+
+/// Longest context each decoder can address whatever the file says:
+/// candle's llama precomputes rotary tables for 4096 positions only.
+pub(crate) fn architecture_cap(arch: &str) -> Option<usize> {
+    match arch {
+        "llama" => Some(quantized_llama::MAX_SEQ_LEN),
+        _ => None,
+    }
+}
+
+impl Decoder {
+    /// Builds the decoder for `arch`; `max_positions` bounds the tables we size ourselves.
+    pub fn load<R: Read + Seek>(
+        arch: &str,
+        content: Content,
+        reader: &mut R,
+        device: &Device,
+        max_positions: usize,
+    ) -> Result<Self> {
+        Ok(match arch {
+            "llama" => Self::Llama(quantized_llama::ModelWeights::from_gguf(
+                content, reader, device,
+            )?),
+            "qwen2" => Self::Qwen2(quantized_qwen2::ModelWeights::from_gguf(
+                content, reader, device,
+            )?),
+            "qwen3" => Self::Qwen3(quantized_qwen3::ModelWeights::from_gguf(
+                content, reader, device,
+            )?),
+            "phi3" => Self::Phi3(quantized_phi3::ModelWeights::from_gguf(
+                false, content, reader, device,
+            )?),
+            "gemma3" => Self::Gemma3(Gemma3::from_gguf(&content, reader, device, max_positions)?),
+            other => candle_core::bail!("unsupported architecture {other}"),
+        })
+    }
+
+    /// Logits for the last of `ids` (shape `(1, len)`) fed at position `pos`, as a `(vocab,)` tensor.
+    pub fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
+        let logits = match self {
+            Self::Llama(m) => m.forward(ids, pos)?,
+            Self::Qwen2(m) => m.forward(ids, pos)?,
+            Self::Qwen3(m) => m.forward(ids, pos)?,
+            Self::Phi3(m) => m.forward(ids, pos)?,
+            Self::Gemma3(m) => m.forward(ids, pos)?,
+        };
+        logits.flatten_all()
+    }
+
+    /// Drops cached keys and values before an unrelated prompt. (phi3 resets
+    /// its cache itself whenever it is fed position 0.)
+    pub fn clear(&mut self) {
+        match self {
+            Self::Llama(m) => m.clear_kv_cache(),
+            Self::Qwen2(m) => m.clear_kv_cache(),
+            Self::Qwen3(m) => m.clear_kv_cache(),
+            Self::Phi3(_) => {}
+            Self::Gemma3(m) => m.clear_kv_cache(),
+        }
+    }
+}
