@@ -1,0 +1,105 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why a file could not be turned into a [`cairn_core::Document`].
+///
+/// Every variant carries the file's path, and every message names it, so a
+/// list of failures from a folder scan is readable without extra context.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file type is not one Cairn reads (images, archives, executables...).
+    #[error("{}: unsupported file type{}", path.display(), describe_ext(ext))]
+    Unsupported { path: PathBuf, ext: String },
+    /// The file has no bytes, or only whitespace.
+    #[error("{}: file is empty", path.display())]
+    Empty { path: PathBuf },
+    /// The content is not text, whatever the file name says.
+    #[error("{}: binary content, not text", path.display())]
+    Binary { path: PathBuf },
+    /// The file is password-protected; Cairn does not ask for passwords.
+    #[error("{}: file is encrypted (password protected)", path.display())]
+    Encrypted { path: PathBuf },
+    /// The file claims a format but its content is damaged or malformed.
+    #[error("{}: file is corrupt: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    /// The file exceeds [`crate::LoadOptions::max_file_bytes`].
+    #[error("{}: file is too large ({size} bytes, limit {limit})", path.display())]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    /// Extraction ran longer than [`crate::LoadOptions::pdf_timeout`].
+    #[error("{}: extraction timed out after {limit:?}", path.display())]
+    Timeout { path: PathBuf, limit: Duration },
+    /// The file is well formed but holds no extractable text, e.g. a scanned PDF
+    /// without a text layer.
+    #[error("{}: no extractable text (scanned or image-only?)", path.display())]
+    NoText { path: PathBuf },
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn describe_ext(ext: &str) -> String {
+    if ext.is_empty() {
+        " (no extension)".to_string()
+    } else {
+        format!(" (.{ext})")
+    }
+}
+
+impl LoadError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            LoadError::Unsupported { path, .. }
+            | LoadError::Empty { path }
+            | LoadError::Binary { path }
+            | LoadError::Encrypted { path }
+            | LoadError::Corrupt { path, .. }
+            | LoadError::TooLarge { path, .. }
+            | LoadError::Timeout { path, .. }
+            | LoadError::NoText { path }
+            | LoadError::Io { path, .. } => path,
+        }
+    }
+
+    /// A stable, lower-case name of the variant, for logs, catalogues and the UI
+    /// (which reacts to the kind rather than parsing messages).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LoadError::Unsupported { .. } => "unsupported",
+            LoadError::Empty { .. } => "empty",
+            LoadError::Binary { .. } => "binary",
+            LoadError::Encrypted { .. } => "encrypted",
+            LoadError::Corrupt { .. } => "corrupt",
+            LoadError::TooLarge { .. } => "too_large",
+            LoadError::Timeout { .. } => "timeout",
+            LoadError::NoText { .. } => "no_text",
+            LoadError::Io { .. } => "io",
+        }
+    }
+
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> Self {
+        LoadError::Corrupt {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = LoadError> = std::result::Result<T, E>;
