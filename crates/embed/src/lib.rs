@@ -1,1 +1,331 @@
-//! placeholder
+//! Sentence embeddings for Cairn, computed locally with fastembed on ONNX Runtime.
+//!
+//! - [`FastEmbedder`]: implements [`cairn_core::Embedder`] and [`cairn_core::TokenCounter`] for
+//!   all-MiniLM-L6-v2 (384 dimensions, mean pooling, unit-length vectors, 256 tokens at most).
+//! - [`EmbedderConfig`]: where the model and the ONNX Runtime library are, and how to run them.
+//! - [`default_models_dir`]: `$CAIRN_MODELS_DIR`, else `~/.cache/cairn/models`, the directory
+//!   `models/fetch.sh` installs into.
+//!
+//! Nothing here downloads anything: the model files and `libonnxruntime.so` must already be
+//! installed by `models/fetch.sh`, and a missing file is reported as
+//! [`EmbedError::ModelNotFound`] naming that file. ONNX Runtime is loaded from the given library
+//! path once per process and shared by every embedder.
+//!
+//! Embedding is synchronous and CPU-bound, and uses every core through ONNX Runtime's intra-op
+//! threads; call it from a blocking thread, never directly on an async executor.
+
+mod runtime;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+pub use cairn_core::EmbedError;
+use cairn_core::{Embedder, TokenCounter, WordCounter};
+use fastembed::{
+    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+};
+use tokenizers::Tokenizer;
+
+/// Result type of this crate.
+pub type Result<T, E = EmbedError> = std::result::Result<T, E>;
+
+/// Folder of the default embedding model inside the models directory.
+pub const MODEL_DIR_NAME: &str = "all-minilm-l6-v2";
+/// The model's canonical name, used in [`Embedder::model_id`].
+pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
+/// all-MiniLM-L6-v2 was trained on sequences of at most 256 tokens; longer inputs are truncated.
+pub const DEFAULT_MAX_LENGTH: usize = 256;
+/// Texts per ONNX Runtime call. Batches are length-sorted, so padding waste stays small.
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+
+/// Files the embedder reads from the model directory (fastembed's user-defined model needs all).
+const MODEL_FILES: [&str; 5] = [
+    "model.onnx",
+    "tokenizer.json",
+    "config.json",
+    "special_tokens_map.json",
+    "tokenizer_config.json",
+];
+
+/// The models directory: `$CAIRN_MODELS_DIR` if set and not empty, else `~/.cache/cairn/models`.
+pub fn default_models_dir() -> PathBuf {
+    match std::env::var_os("CAIRN_MODELS_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => dirs::home_dir()
+            .unwrap_or_default()
+            .join(".cache")
+            .join("cairn")
+            .join("models"),
+    }
+}
+
+/// How to open a [`FastEmbedder`].
+///
+/// Start from [`EmbedderConfig::new`] and override fields with struct update syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedderConfig {
+    /// Folder with `model.onnx`, `tokenizer.json`, `config.json`, `special_tokens_map.json`
+    /// and `tokenizer_config.json`.
+    pub model_dir: PathBuf,
+    /// The ONNX Runtime shared library (`libonnxruntime.so` on Linux).
+    pub ort_library: PathBuf,
+    /// Longest input in tokens, special tokens included; longer texts are truncated.
+    pub max_length: usize,
+    /// ONNX Runtime intra-op threads; `None` uses every available core.
+    pub threads: Option<usize>,
+    /// Texts per ONNX Runtime call.
+    pub batch_size: usize,
+}
+
+impl EmbedderConfig {
+    /// The default model and runtime inside `models_dir`, as installed by `models/fetch.sh`.
+    pub fn new(models_dir: &Path) -> Self {
+        let library = format!(
+            "{}onnxruntime{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        );
+        Self {
+            model_dir: models_dir.join(MODEL_DIR_NAME),
+            ort_library: models_dir.join("onnxruntime").join(library),
+            max_length: DEFAULT_MAX_LENGTH,
+            threads: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+}
+
+/// all-MiniLM-L6-v2 through fastembed and ONNX Runtime.
+///
+/// Inputs are sorted by token length before batching, so each batch pads to a similar length,
+/// and the vectors are returned in input order. One call runs at a time per embedder (ONNX
+/// Runtime sessions are used mutably); each call already uses all configured threads.
+pub struct FastEmbedder {
+    model: Mutex<TextEmbedding>,
+    /// The same tokenizer without truncation or padding, for counting tokens and sorting.
+    counter: Tokenizer,
+    model_id: String,
+    dimension: usize,
+    batch_size: usize,
+}
+
+impl std::fmt::Debug for FastEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastEmbedder")
+            .field("model_id", &self.model_id)
+            .field("dimension", &self.dimension)
+            .field("batch_size", &self.batch_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FastEmbedder {
+    /// Opens the default model installed in `models_dir` with default settings.
+    pub fn open(models_dir: &Path) -> Result<Self> {
+        Self::open_with(EmbedderConfig::new(models_dir))
+    }
+
+    /// Opens a model as configured.
+    pub fn open_with(config: EmbedderConfig) -> Result<Self> {
+        if config.batch_size == 0 || config.max_length == 0 || config.threads == Some(0) {
+            return Err(EmbedError::Runtime(format!(
+                "invalid embedder configuration: batch size, max length and threads must be positive ({config:?})"
+            )));
+        }
+        // Check every file first, so the user learns about a missing install before a cryptic
+        // runtime error, and reads which file is missing.
+        require_file(&config.ort_library)?;
+        for name in MODEL_FILES {
+            require_file(&config.model_dir.join(name))?;
+        }
+        let dimension = read_dimension(&config.model_dir.join("config.json"))?;
+        let environment = runtime::environment(&config.ort_library)?;
+
+        let tokenizer_files = TokenizerFiles {
+            tokenizer_file: read(&config.model_dir.join("tokenizer.json"))?,
+            config_file: read(&config.model_dir.join("config.json"))?,
+            special_tokens_map_file: read(&config.model_dir.join("special_tokens_map.json"))?,
+            tokenizer_config_file: read(&config.model_dir.join("tokenizer_config.json"))?,
+        };
+        let onnx = read(&config.model_dir.join("model.onnx"))?;
+        let model =
+            UserDefinedEmbeddingModel::new(onnx, tokenizer_files).with_pooling(Pooling::Mean);
+        let mut options = InitOptionsUserDefined::new()
+            .with_environment(environment)
+            .with_max_length(config.max_length);
+        if let Some(threads) = config.threads {
+            options = options.with_intra_threads(threads);
+        }
+        let embedding = TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| {
+            EmbedError::Runtime(format!(
+                "cannot load the embedding model from {}: {e}",
+                config.model_dir.display()
+            ))
+        })?;
+
+        let mut counter = embedding.tokenizer.clone();
+        counter.with_padding(None);
+        counter
+            .with_truncation(None)
+            .map_err(|e| EmbedError::Runtime(format!("cannot configure the token counter: {e}")))?;
+
+        let name = match config.model_dir.file_name().and_then(|n| n.to_str()) {
+            Some(MODEL_DIR_NAME) | None => MODEL_NAME.to_owned(),
+            Some(other) => other.to_owned(),
+        };
+        tracing::debug!(model = %name, dimension, threads = ?config.threads, "opened embedder");
+        Ok(Self {
+            model: Mutex::new(embedding),
+            counter,
+            model_id: format!("{name}@{dimension}"),
+            dimension,
+            batch_size: config.batch_size,
+        })
+    }
+
+    /// Embeds `texts` in length-sorted batches and returns one vector per text, in input order.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lengths: Vec<usize> = texts.iter().map(|t| self.count_tokens(t)).collect();
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| lengths[i]);
+
+        let mut vectors = vec![Vec::new(); texts.len()];
+        // A panic inside a previous call leaves nothing half-updated that a later call reads.
+        let mut model = self.model.lock().unwrap_or_else(PoisonError::into_inner);
+        for batch in order.chunks(self.batch_size) {
+            let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
+            let out = model
+                .embed(&batch_texts, Some(batch_texts.len()))
+                .map_err(|e| EmbedError::Runtime(e.to_string()))?;
+            if out.len() != batch.len() {
+                return Err(EmbedError::Runtime(format!(
+                    "model returned {} vectors for {} texts",
+                    out.len(),
+                    batch.len()
+                )));
+            }
+            for (&i, vector) in batch.iter().zip(out) {
+                if vector.len() != self.dimension {
+                    return Err(EmbedError::Runtime(format!(
+                        "model returned a vector of {} dimensions, expected {}",
+                        vector.len(),
+                        self.dimension
+                    )));
+                }
+                vectors[i] = vector;
+            }
+        }
+        Ok(vectors)
+    }
+}
+
+impl TokenCounter for FastEmbedder {
+    fn count_tokens(&self, text: &str) -> usize {
+        match self.counter.encode_fast(text, false) {
+            Ok(encoding) => encoding.len(),
+            Err(e) => {
+                // The BERT tokenizer does not fail on valid UTF-8; estimate rather than panic.
+                tracing::warn!(error = %e, "tokenizer failed; estimating the token count");
+                WordCounter.count_tokens(text)
+            }
+        }
+    }
+}
+
+impl Embedder for FastEmbedder {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embed(texts)
+    }
+
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        // all-MiniLM-L6-v2 is symmetric: queries and passages need no different prefixes.
+        self.embed(&[text])?
+            .pop()
+            .ok_or_else(|| EmbedError::Runtime("model returned no vector for the query".into()))
+    }
+}
+
+fn require_file(path: &Path) -> Result<()> {
+    if path.is_file() {
+        return Ok(());
+    }
+    Err(EmbedError::ModelNotFound {
+        path: path.display().to_string(),
+        reason: "file is missing; install the models with `models/fetch.sh` \
+                 (or point CAIRN_MODELS_DIR at an installed models directory)"
+            .into(),
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| EmbedError::ModelNotFound {
+        path: path.display().to_string(),
+        reason: format!("cannot read it: {e}"),
+    })
+}
+
+/// Reads the embedding width (`hidden_size`) from the model's `config.json`.
+fn read_dimension(path: &Path) -> Result<usize> {
+    let config: serde_json::Value =
+        serde_json::from_slice(&read(path)?).map_err(|e| EmbedError::ModelNotFound {
+            path: path.display().to_string(),
+            reason: format!("not valid JSON: {e}; reinstall with `models/fetch.sh`"),
+        })?;
+    config["hidden_size"]
+        .as_u64()
+        .and_then(|d| usize::try_from(d).ok())
+        .ok_or_else(|| EmbedError::ModelNotFound {
+            path: path.display().to_string(),
+            reason: "has no numeric `hidden_size`; reinstall with `models/fetch.sh`".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_points_into_the_models_dir() {
+        let config = EmbedderConfig::new(Path::new("/m"));
+        assert_eq!(config.model_dir, Path::new("/m/all-minilm-l6-v2"));
+        assert!(config.ort_library.starts_with("/m/onnxruntime"));
+        assert_eq!(config.max_length, 256);
+    }
+
+    #[test]
+    fn zero_batch_size_is_rejected_before_touching_files() {
+        let config = EmbedderConfig {
+            batch_size: 0,
+            ..EmbedderConfig::new(Path::new("/nonexistent"))
+        };
+        let err = FastEmbedder::open_with(config).unwrap_err();
+        assert!(
+            matches!(err, EmbedError::Runtime(ref m) if m.contains("batch size")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dimension_comes_from_hidden_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, r#"{"hidden_size": 384}"#).unwrap();
+        assert_eq!(read_dimension(&path).unwrap(), 384);
+        std::fs::write(&path, r#"{"hidden_size": "wide"}"#).unwrap();
+        assert!(matches!(
+            read_dimension(&path),
+            Err(EmbedError::ModelNotFound { .. })
+        ));
+    }
+}

@@ -1,0 +1,227 @@
+//! Integration tests with the real installed model and ONNX Runtime (installed by
+//! `models/fetch.sh`). They fail, with instructions, when the models are not installed.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use cairn_core::{Embedder, TokenCounter};
+use cairn_embed::{default_models_dir, EmbedError, EmbedderConfig, FastEmbedder};
+
+/// Cosine every reference sentence must reach (the ONNX export itself reaches 0.9999999).
+const MIN_COSINE: f32 = 0.9999;
+
+fn models_dir() -> PathBuf {
+    let dir = default_models_dir();
+    let config = EmbedderConfig::new(&dir);
+    assert!(
+        config.model_dir.join("model.onnx").is_file() && config.ort_library.is_file(),
+        "the embedding model is not installed under {}: run `models/fetch.sh` \
+         (or set CAIRN_MODELS_DIR to an installed models directory)",
+        dir.display()
+    );
+    dir
+}
+
+/// One embedder shared by the tests, to pay the model load once.
+fn embedder() -> &'static FastEmbedder {
+    static EMBEDDER: OnceLock<FastEmbedder> = OnceLock::new();
+    EMBEDDER.get_or_init(|| FastEmbedder::open(&models_dir()).expect("open installed model"))
+}
+
+struct Reference {
+    sentences: Vec<String>,
+    vectors: Vec<Vec<f32>>,
+    tokens_with_special: Vec<usize>,
+}
+
+fn reference() -> Reference {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/reference/all-minilm-l6-v2.json");
+    let text = std::fs::read_to_string(&path).expect("read reference vectors");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("parse reference vectors");
+    let strings = |key: &str| -> Vec<String> {
+        json[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect()
+    };
+    Reference {
+        sentences: strings("sentences"),
+        vectors: json["vectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+                    .collect()
+            })
+            .collect(),
+        tokens_with_special: json["tokens_with_special"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap() as usize)
+            .collect(),
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+#[test]
+fn reference_sentences_match_sentence_transformers() {
+    let reference = reference();
+    let texts: Vec<&str> = reference.sentences.iter().map(String::as_str).collect();
+    let vectors = embedder().embed_passages(&texts).unwrap();
+    assert_eq!(vectors.len(), texts.len());
+    let mut lowest = f32::INFINITY;
+    for ((text, got), want) in texts.iter().zip(&vectors).zip(&reference.vectors) {
+        let c = cosine(got, want);
+        lowest = lowest.min(c);
+        assert!(
+            c >= MIN_COSINE,
+            "cosine {c} < {MIN_COSINE} against sentence-transformers for {text:?}"
+        );
+        let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "vector not unit length: {norm}");
+    }
+    eprintln!("lowest cosine against sentence-transformers: {lowest:.7}");
+}
+
+#[test]
+fn model_id_and_dimension_describe_minilm() {
+    let e = embedder();
+    assert_eq!(e.model_id(), "all-MiniLM-L6-v2@384");
+    assert_eq!(e.dimension(), 384);
+    assert_eq!(e.embed_query("what is a cairn?").unwrap().len(), 384);
+}
+
+#[test]
+fn order_is_preserved_across_length_sorted_batches() {
+    // Small batches force several runs, and the lengths are mixed so sorting reorders them.
+    let config = EmbedderConfig {
+        batch_size: 3,
+        threads: Some(1),
+        ..EmbedderConfig::new(&models_dir())
+    };
+    let small = FastEmbedder::open_with(config).unwrap();
+    let long = "word ".repeat(300);
+    let texts = [
+        "a much longer sentence about configuring the firewall on a home router",
+        "short",
+        long.as_str(),
+        "medium length text on gardening",
+        "x",
+        "the quarterly report shows revenue growth in three regions and a loss in one",
+        "",
+    ];
+    let batched = small.embed_passages(&texts).unwrap();
+    for (text, got) in texts.iter().zip(&batched) {
+        let alone = embedder().embed_query(text).unwrap();
+        let c = cosine(got, &alone);
+        assert!(
+            c > 0.99999,
+            "vector for {text:?} moved in batching: cosine {c}"
+        );
+    }
+}
+
+#[test]
+fn paraphrase_is_closer_than_unrelated_sentence() {
+    let v = embedder()
+        .embed_passages(&[
+            "How do I change my account password?",
+            "What are the steps to reset the password of my account?",
+            "The recipe needs two cups of flour and a pinch of salt.",
+        ])
+        .unwrap();
+    let paraphrase = cosine(&v[0], &v[1]);
+    let unrelated = cosine(&v[0], &v[2]);
+    assert!(
+        paraphrase > unrelated + 0.3,
+        "paraphrase {paraphrase} vs unrelated {unrelated}"
+    );
+}
+
+#[test]
+fn token_counts_match_the_reference_tokenizer() {
+    let reference = reference();
+    for (text, with_special) in reference
+        .sentences
+        .iter()
+        .zip(&reference.tokens_with_special)
+    {
+        // The reference counts include [CLS] and [SEP]; count_tokens excludes them and does not
+        // truncate (the long sentence has more than 256 tokens).
+        assert_eq!(
+            embedder().count_tokens(text),
+            with_special - 2,
+            "token count for {text:?}"
+        );
+    }
+}
+
+#[test]
+fn empty_input_gives_no_vectors() {
+    assert!(embedder().embed_passages(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn opening_twice_in_one_process_works() {
+    let dir = models_dir();
+    let a = FastEmbedder::open(&dir).unwrap();
+    let b = FastEmbedder::open(&dir).unwrap();
+    let va = a.embed_query("same runtime, two sessions").unwrap();
+    let vb = b.embed_query("same runtime, two sessions").unwrap();
+    assert!(cosine(&va, &vb) > 0.99999);
+}
+
+#[test]
+fn missing_model_dir_gives_model_not_found() {
+    let empty = tempfile::tempdir().unwrap();
+    let err = FastEmbedder::open(empty.path()).unwrap_err();
+    match err {
+        EmbedError::ModelNotFound { path, reason } => {
+            assert!(
+                path.starts_with(&empty.path().display().to_string()),
+                "{path}"
+            );
+            assert!(reason.contains("models/fetch.sh"), "{reason}");
+        }
+        other => panic!("expected ModelNotFound, got {other:?}"),
+    }
+}
+
+#[test]
+fn missing_onnx_file_is_named() {
+    // A model folder with everything but model.onnx: the error must name that file.
+    let dir = tempfile::tempdir().unwrap();
+    let installed = EmbedderConfig::new(&models_dir());
+    let model_dir = dir.path().join("all-minilm-l6-v2");
+    std::fs::create_dir(&model_dir).unwrap();
+    for name in [
+        "tokenizer.json",
+        "config.json",
+        "special_tokens_map.json",
+        "tokenizer_config.json",
+    ] {
+        std::fs::copy(installed.model_dir.join(name), model_dir.join(name)).unwrap();
+    }
+    let config = EmbedderConfig {
+        model_dir,
+        ..installed
+    };
+    match FastEmbedder::open_with(config).unwrap_err() {
+        EmbedError::ModelNotFound { path, .. } => assert!(path.ends_with("model.onnx"), "{path}"),
+        other => panic!("expected ModelNotFound, got {other:?}"),
+    }
+}
