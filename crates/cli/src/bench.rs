@@ -158,10 +158,7 @@ async fn search(
         })
         .collect();
     let fusion = engine.config().fusion;
-    println!(
-        "{} chunks, {} queries per mode, k={}",
-        chunks, queries, k
-    );
+    println!("{} chunks, {} queries per mode, k={}", chunks, queries, k);
     println!("| mode   | p50 ms | p95 ms | p99 ms |");
     println!("|--------|--------|--------|--------|");
     for mode in [SearchMode::Hybrid, SearchMode::Bm25, SearchMode::Vector] {

@@ -16,7 +16,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "cairn", version, about = "Private question answering over your own files")]
+#[command(
+    name = "cairn",
+    version,
+    about = "Private question answering over your own files"
+)]
 struct Cli {
     /// Where the index lives (default: the OS data directory, e.g. ~/.local/share/cairn).
     #[arg(long, global = true, env = "CAIRN_DATA_DIR")]
@@ -135,7 +139,10 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -154,7 +161,9 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     let ctx = App {
         data_dir: cli.data_dir.unwrap_or_else(cairn_engine::default_data_dir),
-        models_dir: cli.models_dir.unwrap_or_else(cairn_embed::default_models_dir),
+        models_dir: cli
+            .models_dir
+            .unwrap_or_else(cairn_embed::default_models_dir),
     };
     match cli.command {
         Command::Ingest { paths, json } => ingest(&ctx, paths, json).await,
@@ -204,7 +213,9 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 /// Renders ingest progress: a bar on a terminal, one line per file otherwise.
-fn progress_renderer(quiet: bool) -> (Box<dyn Fn(&Progress) + Send + Sync>, Option<ProgressBar>) {
+type Renderer = Box<dyn Fn(&Progress) + Send + Sync>;
+
+fn progress_renderer(quiet: bool) -> (Renderer, Option<ProgressBar>) {
     if quiet {
         return (Box::new(|_| {}), None);
     }
@@ -378,7 +389,10 @@ async fn eval(ctx: &App, qrels: &std::path::Path, sweep: bool, json: bool) -> Re
         .ingest(std::slice::from_ref(&set.corpus), render.as_ref(), &cancel)
         .await?;
     if !report.failed.is_empty() {
-        eprintln!("warning: {} corpus file(s) failed to index", report.failed.len());
+        eprintln!(
+            "warning: {} corpus file(s) failed to index",
+            report.failed.len()
+        );
     }
     let default = engine.config().fusion;
     let mut rows = Vec::new();
@@ -432,7 +446,10 @@ async fn eval(ctx: &App, qrels: &std::path::Path, sweep: bool, json: bool) -> Re
         "| {:<22} | {:>7} | {:>8} | {:>9} | {:>6} |",
         "retriever", "nDCG@10", "recall@5", "recall@10", "MRR@10"
     );
-    println!("|{:-<24}|{:->9}|{:->10}|{:->11}|{:->8}|", "", "", "", "", "");
+    println!(
+        "|{:-<24}|{:->9}|{:->10}|{:->11}|{:->8}|",
+        "", "", "", "", ""
+    );
     for (name, _, r) in &rows {
         let m = r.overall;
         println!(

@@ -79,7 +79,13 @@ fn ingest_search_docs_remove_speak_the_documented_json() {
     // Non-PDF hits have a null page.
     let md = json_of(&cairn(
         &data,
-        &["search", "straw mulch strawberries slugs", "-k", "1", "--json"],
+        &[
+            "search",
+            "straw mulch strawberries slugs",
+            "-k",
+            "1",
+            "--json",
+        ],
     ));
     assert!(md[0]["path"].as_str().expect("path").ends_with("notes.md"));
     assert!(md[0]["page"].is_null());

@@ -34,11 +34,14 @@ pub struct FusionConfig {
 
 impl Default for FusionConfig {
     fn default() -> Self {
+        // Chosen by `cairn eval --qrels tests/eval/qrels.tsv --sweep`: convex fusion
+        // with 0.4 on BM25 beat every RRF setting tried (nDCG@10 0.863 vs at best
+        // 0.842) and both single retrievers (0.817 BM25, 0.810 vector).
         FusionConfig {
-            method: FusionMethod::Rrf,
+            method: FusionMethod::Convex,
             rrf_k: 60.0,
-            bm25_weight: 1.0,
-            vector_weight: 1.0,
+            bm25_weight: 0.4,
+            vector_weight: 0.6,
         }
     }
 }

@@ -55,7 +55,9 @@ pub fn word(i: usize) -> String {
 pub fn zipf(rng: &mut Rng, vocab: usize) -> usize {
     // Inverse-transform sampling of a 1/x density over [1, vocab].
     let u = rng.unit();
-    ((vocab as f64).powf(u) as usize).saturating_sub(1).min(vocab - 1)
+    ((vocab as f64).powf(u) as usize)
+        .saturating_sub(1)
+        .min(vocab - 1)
 }
 
 fn unit_vec(v: &mut [f32]) {

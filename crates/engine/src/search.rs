@@ -56,7 +56,11 @@ impl Engine {
         Ok(fuse_hits(bm25, vector, k, fusion))
     }
 
-    async fn vector_candidates(&self, query: &str, depth: usize) -> Result<Vec<(StoredChunk, f32)>> {
+    async fn vector_candidates(
+        &self,
+        query: &str,
+        depth: usize,
+    ) -> Result<Vec<(StoredChunk, f32)>> {
         let embedder = self.embedder.clone();
         let q = query.to_string();
         let v = tokio::task::spawn_blocking(move || embedder.embed_query(&q))

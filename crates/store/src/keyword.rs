@@ -83,7 +83,9 @@ fn text_analyzer() -> TextAnalyzer {
     if let Some(stop) = StopWordFilter::new(Language::English) {
         builder = builder.filter_dynamic(stop);
     }
-    builder.filter_dynamic(Stemmer::new(Language::English)).build()
+    builder
+        .filter_dynamic(Stemmer::new(Language::English))
+        .build()
 }
 
 fn ident_analyzer() -> Result<TextAnalyzer> {
@@ -117,7 +119,9 @@ impl KeywordIndex {
             .map_err(|e| StoreError::Keyword(format!("{}: {e}", dir.display())))?;
         let index = Index::open_or_create(mmap, schema).map_err(tantivy_err)?;
         index.tokenizers().register(TEXT_ANALYZER, text_analyzer());
-        index.tokenizers().register(IDENT_ANALYZER, ident_analyzer()?);
+        index
+            .tokenizers()
+            .register(IDENT_ANALYZER, ident_analyzer()?);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -209,7 +213,10 @@ impl KeywordIndex {
             Term::from_field_text(self.fields.doc_id, doc_id),
             IndexRecordOption::Basic,
         );
-        self.reader.searcher().search(&q, &Count).map_err(tantivy_err)
+        self.reader
+            .searcher()
+            .search(&q, &Count)
+            .map_err(tantivy_err)
     }
 
     /// Every live document id with its chunk count (used by repair).
@@ -217,7 +224,9 @@ impl KeywordIndex {
         let searcher = self.reader.searcher();
         let mut out = std::collections::HashMap::new();
         for seg in searcher.segment_readers() {
-            let inv = seg.inverted_index(self.fields.doc_id).map_err(tantivy_err)?;
+            let inv = seg
+                .inverted_index(self.fields.doc_id)
+                .map_err(tantivy_err)?;
             let mut terms = inv.terms().stream().map_err(|e| tantivy_err(e.into()))?;
             while terms.advance() {
                 let id = String::from_utf8_lossy(terms.key()).into_owned();
@@ -298,7 +307,8 @@ impl KeywordIndex {
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default()
         };
-        let num_of = |field: Field| -> Option<u64> { doc.get_first(field).and_then(|v| v.as_u64()) };
+        let num_of =
+            |field: Field| -> Option<u64> { doc.get_first(field).and_then(|v| v.as_u64()) };
         let chunk_id = text_of(f.chunk_id);
         StoredChunk {
             doc_id: chunk_id

@@ -428,10 +428,11 @@ fn check_meta(dir: &Path, model_id: &str, dim: usize, mode: OpenMode) -> Result<
     let path = dir.join("meta.json");
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let meta: IndexMeta = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            let meta: IndexMeta =
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
             if meta.embed_model != model_id || meta.dimension != dim {
                 return Err(StoreError::ModelMismatch {
                     index_model: format!("{} ({} dims)", meta.embed_model, meta.dimension),

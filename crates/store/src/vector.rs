@@ -7,9 +7,7 @@
 
 use crate::{Result, StoreError, StoredChunk};
 use arrow_array::types::Float32Type;
-use arrow_array::{
-    Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt32Array,
-};
+use arrow_array::{Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use futures::TryStreamExt;
 use lancedb::index::vector::IvfHnswSqIndexBuilder;
@@ -116,9 +114,8 @@ impl VectorTable {
         }
         let str_col =
             |f: &dyn Fn(&StoredChunk) -> &str| StringArray::from_iter_values(chunks.iter().map(f));
-        let u32_col = |f: &dyn Fn(&StoredChunk) -> u32| {
-            UInt32Array::from_iter_values(chunks.iter().map(f))
-        };
+        let u32_col =
+            |f: &dyn Fn(&StoredChunk) -> u32| UInt32Array::from_iter_values(chunks.iter().map(f));
         let vector = FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
             vectors
                 .iter()
@@ -208,8 +205,7 @@ impl VectorTable {
             .map_err(lance_err)?
             .distance_type(DistanceType::Cosine)
             .select(Select::columns(&[
-                "chunk_id", "doc_id", "path", "ordinal", "page", "start", "end", "heading",
-                "text",
+                "chunk_id", "doc_id", "path", "ordinal", "page", "start", "end", "heading", "text",
             ]))
             .limit(limit.max(1))
             .execute()
@@ -256,7 +252,9 @@ impl VectorTable {
     pub async fn maintain_index(&self) -> Result<bool> {
         let rows = self.count().await?;
         let indices = self.table.list_indices().await.map_err(lance_err)?;
-        let has_vector_index = indices.iter().any(|i| i.columns.iter().any(|c| c == "vector"));
+        let has_vector_index = indices
+            .iter()
+            .any(|i| i.columns.iter().any(|c| c == "vector"));
         if !has_vector_index {
             if rows < INDEX_THRESHOLD {
                 return Ok(false);

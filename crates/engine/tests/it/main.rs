@@ -90,7 +90,11 @@ async fn unique_phrase_on_pdf_page_is_top_hit_with_that_page() {
     ] {
         let hits = e.search(query, 3).await.expect("search");
         let top = hits.first().expect("a hit");
-        assert_eq!(rel(&top.path, &f.docs), "guide.pdf", "query {query:?}: {hits:#?}");
+        assert_eq!(
+            rel(&top.path, &f.docs),
+            "guide.pdf",
+            "query {query:?}: {hits:#?}"
+        );
         assert_eq!(top.page, Some(page), "query {query:?}");
         // The span points at the passage in the page text.
         assert!(top.end > top.start);
@@ -127,7 +131,11 @@ async fn edited_file_replaces_its_chunks_and_deleted_file_is_removed() {
     let e = engine(&f.data).await;
     ingest(&e, std::slice::from_ref(&f.docs)).await;
     let notes = f.docs.join("notes.md");
-    assert!(!e.search("coffee grounds compost worms", 3).await.expect("search").is_empty());
+    assert!(!e
+        .search("coffee grounds compost worms", 3)
+        .await
+        .expect("search")
+        .is_empty());
 
     std::fs::write(
         &notes,
@@ -136,19 +144,28 @@ async fn edited_file_replaces_its_chunks_and_deleted_file_is_removed() {
     .expect("edit");
     let report = ingest(&e, std::slice::from_ref(&f.docs)).await;
     assert_eq!(report.indexed, 1, "{report:#?}");
-    let hits = e.search("worms prefer coffee grounds", 5).await.expect("search");
+    let hits = e
+        .search("worms prefer coffee grounds", 5)
+        .await
+        .expect("search");
     assert!(
         hits.iter().all(|h| !h.text.contains("coffee grounds")),
         "old text still found: {hits:#?}"
     );
-    let hits = e.search("where does the tortoise hibernate", 1).await.expect("search");
+    let hits = e
+        .search("where does the tortoise hibernate", 1)
+        .await
+        .expect("search");
     assert_eq!(rel(&hits[0].path, &f.docs), "notes.md");
 
     std::fs::remove_file(&notes).expect("delete");
     let report = ingest(&e, std::slice::from_ref(&f.docs)).await;
     assert_eq!(report.removed, 1, "{report:#?}");
     let hits = e.search("tortoise hibernates", 5).await.expect("search");
-    assert!(hits.iter().all(|h| !h.path.ends_with("notes.md")), "{hits:#?}");
+    assert!(
+        hits.iter().all(|h| !h.path.ends_with("notes.md")),
+        "{hits:#?}"
+    );
     let stats = e.stats().await.expect("stats");
     assert_eq!(stats.vector_rows as u64, stats.catalogue_chunks);
     assert_eq!(stats.keyword_docs, stats.catalogue_chunks);
@@ -185,8 +202,17 @@ async fn bad_files_fail_one_by_one_and_the_rest_is_indexed() {
         .iter()
         .map(|d| rel(&d.path, &f.docs))
         .collect();
-    for good in ["guide.pdf", "notes.md", "page.html", "plain.txt", "code/tokenize.rs"] {
-        assert!(docs.contains(&good.to_string()), "{good} missing from {docs:?}");
+    for good in [
+        "guide.pdf",
+        "notes.md",
+        "page.html",
+        "plain.txt",
+        "code/tokenize.rs",
+    ] {
+        assert!(
+            docs.contains(&good.to_string()),
+            "{good} missing from {docs:?}"
+        );
     }
     assert!(docs.iter().all(|d| !d.starts_with("bad/")), "{docs:?}");
 }
@@ -207,7 +233,9 @@ async fn identifier_and_paraphrase_queries_find_the_right_passage() {
         .await
         .expect("search");
     assert!(
-        hits.iter().take(3).any(|h| h.page == Some(1) && h.path.ends_with("guide.pdf")),
+        hits.iter()
+            .take(3)
+            .any(|h| h.page == Some(1) && h.path.ends_with("guide.pdf")),
         "{hits:#?}"
     );
 
@@ -217,12 +245,16 @@ async fn identifier_and_paraphrase_queries_find_the_right_passage() {
         .search_with("heron quarry", 3, SearchMode::Bm25, &fusion)
         .await
         .expect("bm25");
-    assert!(bm25.iter().all(|h| h.vector_rank.is_none() && h.bm25_rank.is_some()));
+    assert!(bm25
+        .iter()
+        .all(|h| h.vector_rank.is_none() && h.bm25_rank.is_some()));
     let vector = e
         .search_with("heron quarry", 3, SearchMode::Vector, &fusion)
         .await
         .expect("vector");
-    assert!(vector.iter().all(|h| h.bm25_rank.is_none() && h.vector_rank.is_some()));
+    assert!(vector
+        .iter()
+        .all(|h| h.bm25_rank.is_none() && h.vector_rank.is_some()));
 }
 
 #[tokio::test]
@@ -237,8 +269,14 @@ async fn removing_a_document_and_reopening_keeps_the_stores_in_agreement() {
     let e = Engine::open(EngineConfig::new(&f.data), embedder(), OpenMode::Read)
         .await
         .expect("reopen");
-    let hits = e.search("heron nests beside the flooded quarry", 5).await.expect("search");
-    assert!(hits.iter().all(|h| !h.path.ends_with("guide.pdf")), "{hits:#?}");
+    let hits = e
+        .search("heron nests beside the flooded quarry", 5)
+        .await
+        .expect("search");
+    assert!(
+        hits.iter().all(|h| !h.path.ends_with("guide.pdf")),
+        "{hits:#?}"
+    );
     let stats = e.stats().await.expect("stats");
     assert_eq!(stats.vector_rows as u64, stats.catalogue_chunks);
     assert_eq!(stats.keyword_docs, stats.catalogue_chunks);

@@ -66,7 +66,14 @@ async fn written_chunks_are_found_by_both_retrievers() {
     store
         .write_batch(
             vec![
-                doc("/a.pdf", &["the heron nests by the quarry", "asn1_der_coding is defined here"], 1),
+                doc(
+                    "/a.pdf",
+                    &[
+                        "the heron nests by the quarry",
+                        "asn1_der_coding is defined here",
+                    ],
+                    1,
+                ),
                 doc("/b.txt", &["installing packages with apt"], 10),
             ],
             &[],
@@ -74,9 +81,14 @@ async fn written_chunks_are_found_by_both_retrievers() {
         .await
         .expect("write");
     let stats = store.stats().await.expect("stats");
-    assert_eq!((stats.documents, stats.vector_rows, stats.keyword_docs), (2, 3, 3));
+    assert_eq!(
+        (stats.documents, stats.vector_rows, stats.keyword_docs),
+        (2, 3, 3)
+    );
 
-    let hits = store.search_keyword("where do herons nest?", 5).expect("bm25");
+    let hits = store
+        .search_keyword("where do herons nest?", 5)
+        .expect("bm25");
     assert_eq!(hits[0].0.path, "/a.pdf");
     assert_eq!(hits[0].0.page, Some(1));
     // Stemming: "installed" matches "installing".
@@ -90,7 +102,11 @@ async fn written_chunks_are_found_by_both_retrievers() {
 
     let hits = store.search_vector(&vec_for(10), 3).await.expect("vector");
     assert_eq!(hits[0].0.path, "/b.txt");
-    assert!((hits[0].1 - 1.0).abs() < 1e-4, "cosine of identical vectors: {}", hits[0].1);
+    assert!(
+        (hits[0].1 - 1.0).abs() < 1e-4,
+        "cosine of identical vectors: {}",
+        hits[0].1
+    );
 }
 
 #[tokio::test]
@@ -102,16 +118,32 @@ async fn replacing_and_removing_documents_leaves_no_stale_chunks() {
         .await
         .expect("write");
     store
-        .write_batch(vec![doc("/a.md", &["new wording about ospreys", "second part"], 2)], &[])
+        .write_batch(
+            vec![doc(
+                "/a.md",
+                &["new wording about ospreys", "second part"],
+                2,
+            )],
+            &[],
+        )
         .await
         .expect("rewrite");
-    assert!(store.search_keyword("kestrels", 5).expect("bm25").is_empty());
+    assert!(store
+        .search_keyword("kestrels", 5)
+        .expect("bm25")
+        .is_empty());
     assert_eq!(store.search_keyword("ospreys", 5).expect("bm25").len(), 1);
     assert_eq!(store.stats().await.expect("stats").vector_rows, 2);
 
-    store.write_batch(Vec::new(), &["/a.md".to_string()]).await.expect("remove");
+    store
+        .write_batch(Vec::new(), &["/a.md".to_string()])
+        .await
+        .expect("remove");
     let stats = store.stats().await.expect("stats");
-    assert_eq!((stats.documents, stats.vector_rows, stats.keyword_docs), (0, 0, 0));
+    assert_eq!(
+        (stats.documents, stats.vector_rows, stats.keyword_docs),
+        (0, 0, 0)
+    );
 }
 
 #[tokio::test]
@@ -127,7 +159,10 @@ async fn reopening_keeps_everything() {
     let store = Store::open(dir.path(), MODEL, DIM, OpenMode::Read)
         .await
         .expect("reopen for reading");
-    assert_eq!(store.search_keyword("persistent", 3).expect("bm25").len(), 1);
+    assert_eq!(
+        store.search_keyword("persistent", 3).expect("bm25").len(),
+        1
+    );
     assert_eq!(store.documents()[0].status, DocStatus::Indexed);
 }
 
@@ -162,7 +197,9 @@ async fn interrupted_write_is_repaired_on_open() {
     std::fs::write(dir.path().join("DIRTY"), b"").expect("marker");
 
     // A reader never sees the pending document.
-    let reader = Store::open(dir.path(), MODEL, DIM, OpenMode::Read).await.expect("reader");
+    let reader = Store::open(dir.path(), MODEL, DIM, OpenMode::Read)
+        .await
+        .expect("reader");
     assert!(reader.search_keyword("half", 5).expect("bm25").is_empty());
     drop(reader);
 
@@ -190,7 +227,9 @@ async fn second_writer_gets_a_busy_error_naming_the_holder() {
         other => panic!("unexpected error: {other}"),
     }
     // Readers still work while a writer holds the lock.
-    Store::open(dir.path(), MODEL, DIM, OpenMode::Read).await.expect("reader");
+    Store::open(dir.path(), MODEL, DIM, OpenMode::Read)
+        .await
+        .expect("reader");
 }
 
 #[tokio::test]
