@@ -53,6 +53,23 @@ enum Command {
         #[arg(long, value_enum, default_value = "hybrid")]
         mode: ModeArg,
     },
+    /// Answer a question from your documents with a local model, citing sources.
+    Ask {
+        question: String,
+        /// A GGUF model file (default: the default answer model in the models folder).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Passages retrieved for the answer.
+        #[arg(short, default_value_t = 6)]
+        k: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the GGUF models in the models folder.
+    Models {
+        #[arg(long)]
+        json: bool,
+    },
     /// List indexed documents.
     Docs {
         #[arg(long)]
@@ -174,6 +191,13 @@ async fn run(cli: Cli) -> Result<()> {
             mode,
         } => search(&ctx, &query, k, json, mode.into()).await,
         Command::Docs { json } => docs(&ctx, json).await,
+        Command::Ask {
+            question,
+            model,
+            k,
+            json,
+        } => ask(&ctx, &question, model, k, json).await,
+        Command::Models { json } => models(&ctx, json),
         Command::Remove { paths, json } => {
             let engine = ctx.engine(OpenMode::Write).await?;
             let n = engine.remove(&paths).await?;
@@ -466,6 +490,133 @@ async fn eval(ctx: &App, qrels: &std::path::Path, sweep: bool, json: bool) -> Re
             .map(|(k, m)| format!("{k} {:.3}", m.ndcg_at_10))
             .collect();
         println!("  {name:<8} {}", kinds.join(", "));
+    }
+    Ok(())
+}
+
+/// Answer models in order of preference when `--model` is not given: the strongest
+/// installed model first (see README, "Models").
+const DEFAULT_ANSWER_MODELS: &[&str] = &[
+    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    "SmolLM2-135M-Instruct.Q4_1.gguf",
+];
+
+async fn ask(
+    ctx: &App,
+    question: &str,
+    model: Option<PathBuf>,
+    k: usize,
+    json: bool,
+) -> Result<()> {
+    use std::io::Write;
+    let path = match model {
+        Some(p) => p,
+        None => DEFAULT_ANSWER_MODELS
+            .iter()
+            .map(|f| ctx.models_dir.join(f))
+            .find(|p| p.is_file())
+            .with_context(|| {
+                format!(
+                    "no answer model in {}; run models/fetch.sh or pass --model FILE.gguf",
+                    ctx.models_dir.display()
+                )
+            })?,
+    };
+    let engine = ctx.engine(OpenMode::Read).await?;
+    let opts = cairn_engine::ask::AskOptions {
+        k,
+        ..Default::default()
+    };
+    let retrieved = engine.retrieve_for_answer(question, &opts).await?;
+    let load = cairn_llm::LoadOptions {
+        requantized_dir: Some(ctx.models_dir.join("cache")),
+        ..Default::default()
+    };
+    let answer = tokio::task::block_in_place(|| -> Result<_> {
+        let mut llm = cairn_llm::LocalModel::load(&path, &load)
+            .with_context(|| format!("cannot load the model {}", path.display()))?;
+        let mut stdout = std::io::stdout();
+        let answer =
+            cairn_engine::ask::answer(&mut llm, question, &retrieved, &opts, &mut |piece| {
+                if !json {
+                    let _ = stdout.write_all(piece.as_bytes());
+                    let _ = stdout.flush();
+                }
+                std::ops::ControlFlow::Continue(())
+            })?;
+        Ok(answer)
+    })?;
+    if json {
+        let citations: Vec<serde_json::Value> = answer
+            .citations
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "n": c.n, "path": c.path, "page": c.page,
+                    "start": c.start, "end": c.end, "text": c.text,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "answer": answer.answer,
+                "citations": citations,
+                "model": answer.model,
+                "grounded": answer.grounded,
+                "prompt_tokens": answer.prompt_tokens,
+                "generated_tokens": answer.generated_tokens,
+                "ms_to_first_token": answer.ms_to_first_token.round() as u64,
+                "tokens_per_s": answer.tokens_per_s,
+            })
+        );
+        return Ok(());
+    }
+    println!();
+    if !answer.citations.is_empty() {
+        println!();
+        for c in &answer.citations {
+            let page = c.page.map(|p| format!(", page {p}")).unwrap_or_default();
+            println!("[{}] {}{}", c.n, c.path, page);
+        }
+    }
+    Ok(())
+}
+
+fn models(ctx: &App, json: bool) -> Result<()> {
+    let mut found = Vec::new();
+    let entries = std::fs::read_dir(&ctx.models_dir)
+        .with_context(|| format!("cannot read {}", ctx.models_dir.display()))?;
+    for entry in entries.flatten() {
+        let p = entry.path();
+        if p.extension().and_then(|e| e.to_str()) == Some("gguf") {
+            match cairn_llm::inspect(&p) {
+                Ok(info) => found.push(info),
+                Err(e) => eprintln!("skipping {}: {e}", p.display()),
+            }
+        }
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+        return Ok(());
+    }
+    if found.is_empty() {
+        println!("no GGUF models in {}", ctx.models_dir.display());
+    }
+    for m in found {
+        println!(
+            "{:<44} {:<8} {:<8} ctx {:>6} {:>6.0} MiB {}",
+            m.path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            m.architecture,
+            m.quantization,
+            m.context_length,
+            m.file_size as f64 / 1_048_576.0,
+            if m.supported { "" } else { "(unsupported)" }
+        );
     }
     Ok(())
 }

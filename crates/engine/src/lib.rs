@@ -11,6 +11,7 @@
 //! The engine is async at its boundary because LanceDB is; CPU-bound work (loading,
 //! chunking, embedding, BM25) runs on blocking threads.
 
+pub mod ask;
 pub mod bench;
 pub mod eval;
 pub mod ingest;
@@ -42,6 +43,8 @@ pub enum EngineError {
     Cancelled,
     #[error("background task failed: {0}")]
     Task(String),
+    #[error("answer generation failed: {0}")]
+    Answer(String),
     #[error("evaluation set {path}: {reason}")]
     EvalSet { path: PathBuf, reason: String },
 }

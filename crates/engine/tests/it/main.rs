@@ -281,3 +281,81 @@ async fn removing_a_document_and_reopening_keeps_the_stores_in_agreement() {
     assert_eq!(stats.vector_rows as u64, stats.catalogue_chunks);
     assert_eq!(stats.keyword_docs, stats.catalogue_chunks);
 }
+
+fn answer_model() -> PathBuf {
+    let p = cairn_embed::default_models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        p.is_file(),
+        "the answer model is required for these tests (run models/fetch.sh): {}",
+        p.display()
+    );
+    p
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ask_streams_a_grounded_answer_and_refuses_off_topic_questions() {
+    use cairn_engine::ask::{answer, AskOptions, NOT_IN_DOCUMENTS};
+    let f = fixture();
+    let e = engine(&f.data).await;
+    ingest(&e, std::slice::from_ref(&f.docs)).await;
+    let mut opts = AskOptions::default();
+    opts.gen.max_new_tokens = 40;
+    let mut model =
+        cairn_llm::LocalModel::load(&answer_model(), &cairn_llm::LoadOptions::default())
+            .expect("load model");
+
+    let retrieved = e
+        .retrieve_for_answer("Where does the heron nest?", &opts)
+        .await
+        .expect("retrieve");
+    assert!(retrieved.answerable, "{retrieved:#?}");
+    let mut pieces = 0usize;
+    let reply = answer(
+        &mut model,
+        "Where does the heron nest?",
+        &retrieved,
+        &opts,
+        &mut |_| {
+            pieces += 1;
+            std::ops::ControlFlow::Continue(())
+        },
+    )
+    .expect("answer");
+    assert!(
+        pieces > 3,
+        "tokens should stream one by one, got {pieces} pieces"
+    );
+    assert!(reply.generated_tokens > 0 && reply.prompt_tokens > 0);
+    assert!(!reply.answer.is_empty());
+    // The passage holding the answer was given to the model, numbered, with its page.
+    assert!(
+        reply.passages.iter().any(|p| p.path.ends_with("guide.pdf")
+            && p.page == Some(1)
+            && p.text.contains("heron")),
+        "{:#?}",
+        reply.passages
+    );
+    // Every citation that survived points at a passage that was in the prompt.
+    for c in &reply.citations {
+        assert!(reply
+            .passages
+            .iter()
+            .any(|p| p.path == c.path && p.page == c.page));
+    }
+
+    let off_topic = "What was the exchange rate of the Mongolian tugrik in 1953?";
+    let retrieved = e
+        .retrieve_for_answer(off_topic, &opts)
+        .await
+        .expect("retrieve");
+    let mut called = false;
+    let reply = answer(&mut model, off_topic, &retrieved, &opts, &mut |_| {
+        called = true;
+        std::ops::ControlFlow::Continue(())
+    })
+    .expect("answer");
+    assert!(!retrieved.answerable, "{:?}", retrieved.best_vector_score);
+    assert_eq!(reply.answer, NOT_IN_DOCUMENTS);
+    assert_eq!(reply.generated_tokens, 0, "the model must not be called");
+    assert!(called, "the refusal is still delivered through the stream");
+}
