@@ -1,36 +1,34 @@
 #!/usr/bin/env bash
 # Runs candle (examples/llm_bench.rs) and llama.cpp (llama_cpp_bench.py) on the
 # same GGUF files, prompt and thread count, alternating engines per model, and
-# prints a Markdown table of medians. Run on a quiet machine.
+# prints a Markdown table of medians. Run on a quiet machine: with other work on
+# the cores, both engines' thread pools stall and the numbers mean little.
 #
-#   crates/llm/bench/side_by_side.sh [MODELS_DIR] [RUNS]
+#   crates/llm/bench/side_by_side.sh [MODELS_DIR] [THREADS] [RUNS]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 models="${1:-$HOME/.cache/cairn/models}"
-runs="${2:-3}"
-threads=2
+threads="${2:-2}"
+runs="${3:-2}"
 export RAYON_NUM_THREADS=$threads
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
-RUSTFLAGS="-C target-cpu=native" cargo build --release -q -p cairn-llm --example llm_bench
-bench="$CARGO_TARGET_DIR/release/examples/llm_bench"
+# An explicit --target keeps these native-CPU artifacts apart from the
+# ordinary release build in the shared target dir (no rebuild ping-pong).
+host="$(rustc -vV | sed -n 's/^host: //p')"
+RUSTFLAGS="-C target-cpu=native" cargo build --release -q --target "$host" -p cairn-llm --example llm_bench
+bench="$CARGO_TARGET_DIR/$host/release/examples/llm_bench"
+requant="$(mktemp -d)"
 out="$(mktemp)"
+trap 'rm -rf "$requant" "$out"' EXIT
 for m in SmolLM2-135M-Instruct.Q4_1.gguf qwen2.5-coder-0.5b-instruct-q4_k_m.gguf gemma-3-270m-q4_k_m.gguf; do
-  "$bench" "$models/$m" --runs "$runs" >>"$out"
-  if [ "$m" = SmolLM2-135M-Instruct.Q4_1.gguf ]; then
-    # The same file without load-time re-quantization, to show what Q4_1 costs in candle.
-    "$bench" "$models/$m" --runs "$runs" --no-requant | sed 's/"engine":"candle"/"engine":"candle (Q4_1 as stored)"/' >>"$out"
-  fi
-  python3 "$here/llama_cpp_bench.py" "$models/$m" --runs "$runs" --threads $threads >>"$out"
+  # Write the Q8_0 copy of slow tensors once, outside the measurement.
+  "$bench" "$models/$m" --runs 1 --gen 2 --prompt-words 10 --requant-dir "$requant" >/dev/null
+  for rep in 1 2; do
+    "$bench" "$models/$m" --runs "$runs" --requant-dir "$requant" >>"$out"
+    python3 "$here/llama_cpp_bench.py" "$models/$m" --runs "$runs" --threads "$threads" >>"$out"
+  done
+  # The file as stored, to show what candle's missing Q4_1/Q5_0 kernels cost.
+  "$bench" "$models/$m" --runs "$runs" --no-requant |
+    sed 's/"engine":"candle"/"engine":"candle (weights as stored)"/' >>"$out"
 done
-python3 - "$out" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-groups = {}
-for r in rows:
-    groups.setdefault((r["model"], r["engine"]), []).append(r)
-print("| model | engine | prompt tok | prefill tok/s | decode tok/s | TTFT ms | peak RSS MB |")
-print("|---|---|---:|---:|---:|---:|---:|")
-for (model, engine), rs in groups.items():
-    med = lambda k: statistics.median(r[k] for r in rs)
-    print(f"| {model} | {engine} | {rs[0]['prompt_tokens']} | {med('prefill_tok_s'):.0f} | {med('decode_tok_s'):.1f} | {med('ttft_ms'):.0f} | {max(r['peak_rss_mb'] for r in rs):.0f} |")
-PY
+python3 "$here/summarize.py" "$out"

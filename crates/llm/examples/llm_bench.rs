@@ -4,7 +4,7 @@
 //! thread count). Build with `RUSTFLAGS="-C target-cpu=native"` and `--release`.
 //!
 //! ```text
-//! cargo run --release -p cairn-llm --example llm_bench -- MODEL.gguf [--prompt-words N] [--gen N] [--runs N] [--no-requant]
+//! cargo run --release -p cairn-llm --example llm_bench -- MODEL.gguf [--prompt-words N] [--gen N] [--runs N] [--no-requant] [--requant-dir DIR]
 //! ```
 //! Prints one JSON object per run.
 
@@ -44,12 +44,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut model: Option<PathBuf> = None;
     let (mut words, mut gen, mut runs, mut requant) = (400usize, 64usize, 3usize, true);
+    let mut requant_dir: Option<PathBuf> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--prompt-words" => words = args.next().ok_or("--prompt-words N")?.parse()?,
             "--gen" => gen = args.next().ok_or("--gen N")?.parse()?,
             "--runs" => runs = args.next().ok_or("--runs N")?.parse()?,
             "--no-requant" => requant = false,
+            "--requant-dir" => requant_dir = Some(args.next().ok_or("--requant-dir DIR")?.into()),
             _ => model = Some(PathBuf::from(a)),
         }
     }
@@ -60,6 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let load_start = Instant::now();
     let opts = LoadOptions {
         requantize_slow: requant,
+        requantized_dir: requant_dir,
         ..LoadOptions::default()
     };
     let mut m = LocalModel::load(&model, &opts)?;
@@ -82,6 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "{}",
             serde_json::json!({
                 "engine": "candle",
+                "threads": candle_core::utils::get_num_threads(),
                 "model": model.file_name().map(|f| f.to_string_lossy().into_owned()),
                 "run": run,
                 "requantized": m.info().runtime_quantization,
