@@ -407,6 +407,9 @@ fn gemma3_generates_like_llama_cpp_with_bounded_rss() {
     };
     assert_eq!(field("GEMMA3_TEXT="), field("GEMMA3_WANT="));
     let hwm_mb = field("GEMMA3_VMHWM_KB=").parse::<u64>().expect("kB") / 1024;
-    // candle's own gemma3 needed ~3.6 GB here; llama.cpp ~424 MB.
-    assert!(hwm_mb < 900, "peak RSS {hwm_mb} MB");
+    // candle's own gemma3 needed ~3.6 GB here; llama.cpp ~435 MB. This debug
+    // test process peaked at ~890 MB (the release bench at 525-600 MB, most of
+    // the difference being the transient SentencePiece merge table), so the
+    // bound catches a return of the 131k-position tables without flaking.
+    assert!(hwm_mb < 1300, "peak RSS {hwm_mb} MB");
 }
