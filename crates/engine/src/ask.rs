@@ -11,8 +11,9 @@ use cairn_llm::{GenParams, LocalModel};
 use serde::Serialize;
 use std::ops::ControlFlow;
 
-/// The reply given without calling the model when nothing relevant was found.
-pub const NOT_IN_DOCUMENTS: &str = "Your documents do not contain the answer to this question.";
+/// The reply given without calling the model when nothing relevant was found; the
+/// same sentence the model is told to use, so callers can treat both alike.
+pub const NOT_IN_DOCUMENTS: &str = cairn_core::prompt::NO_ANSWER;
 
 /// How an answer is produced.
 #[derive(Debug, Clone)]
