@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine, builds Cairn and runs it end to end on the bundled sample
-# documents in assets/samples: index them, then answer a search from the index.
+# documents in assets/samples: index them, search them, and answer a question with
+# the local model, citing its sources.
 # Extra arguments are passed to `cairn search` as the query.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +21,7 @@ DATA="${CAIRN_DATA_DIR:-$HOME/.cache/cairn/demo-data}"
 QUERY="${*:-How do I tell the shared MIME database about a new file type?}"
 echo "==> cairn search \"$QUERY\"" >&2
 "$CAIRN" --data-dir "$DATA" search "$QUERY" -k 3
+echo "==> cairn ask \"$QUERY\" (local model, streamed)" >&2
+"$CAIRN" --data-dir "$DATA" ask "$QUERY"
 echo
 echo "Index: $DATA    Try: $CAIRN --data-dir $DATA search \"your question\"" >&2
