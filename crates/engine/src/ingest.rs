@@ -99,6 +99,23 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
+/// `path` made absolute against the current directory (not resolved: it may not exist).
+fn absolute(path: &Path) -> Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    Ok(std::env::current_dir()
+        .map_err(|e| io_err(path, e))?
+        .join(path))
+}
+
+/// Whether the document at `doc_path` is `key` itself or lies in the folder `key`.
+fn is_under(doc_path: &str, key: &str) -> bool {
+    doc_path
+        .strip_prefix(key)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 fn path_key(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
@@ -134,21 +151,14 @@ impl Engine {
         let mut removals: Vec<String> = Vec::new();
         let catalogue = self.store.documents();
         for root in roots {
-            let absolute = if root.is_absolute() {
-                root.clone()
-            } else {
-                std::env::current_dir()
-                    .map_err(|e| io_err(root, e))?
-                    .join(root)
-            };
+            let absolute = absolute(root)?;
             match std::fs::canonicalize(&absolute) {
                 Ok(p) => existing_roots.push(p),
                 Err(e) => {
                     let key = path_key(&absolute);
-                    let prefix = format!("{key}/");
                     let gone: Vec<String> = catalogue
                         .iter()
-                        .filter(|d| d.path == key || d.path.starts_with(&prefix))
+                        .filter(|d| is_under(&d.path, &key))
                         .map(|d| d.path.clone())
                         .collect();
                     if gone.is_empty() {
@@ -177,9 +187,9 @@ impl Engine {
         // Files that vanished from a synced folder.
         let seen: HashSet<String> = files.iter().map(|p| path_key(p)).collect();
         for root in existing_roots.iter().filter(|r| r.is_dir()) {
-            let prefix = format!("{}/", path_key(root));
+            let key = path_key(root);
             for d in &catalogue {
-                if d.path.starts_with(&prefix) && !seen.contains(&d.path) {
+                if is_under(&d.path, &key) && !seen.contains(&d.path) {
                     removals.push(d.path.clone());
                 }
             }
@@ -393,18 +403,13 @@ impl Engine {
         let docs = self.store.documents();
         let mut removals = Vec::new();
         for p in paths {
-            let absolute = if p.is_absolute() {
-                p.clone()
-            } else {
-                std::env::current_dir().map_err(|e| io_err(p, e))?.join(p)
-            };
+            let absolute = absolute(p)?;
             let key = std::fs::canonicalize(&absolute)
                 .map(|c| path_key(&c))
                 .unwrap_or_else(|_| path_key(&absolute));
-            let prefix = format!("{key}/");
             removals.extend(
                 docs.iter()
-                    .filter(|d| d.path == key || d.path.starts_with(&prefix))
+                    .filter(|d| is_under(&d.path, &key))
                     .map(|d| d.path.clone()),
             );
         }
@@ -419,4 +424,22 @@ enum Step {
     /// Nothing to do; `Some` carries a catalogue entry to refresh (new mtime).
     Unchanged(Option<DocEntry>),
     Changed(Prepared),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_under;
+
+    #[test]
+    fn is_under_matches_the_path_itself_and_its_folder_only() {
+        for (doc, key, expected) in [
+            ("/a/b", "/a/b", true),
+            ("/a/b/c.txt", "/a/b", true),
+            ("/a/bc/d.txt", "/a/b", false),
+            ("/a/bc", "/a/b", false),
+            ("/a", "/a/b", false),
+        ] {
+            assert_eq!(is_under(doc, key), expected, "{doc} under {key}");
+        }
+    }
 }

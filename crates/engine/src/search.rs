@@ -38,17 +38,16 @@ impl Engine {
         let depth = self.cfg.candidates.max(k);
         let (bm25, vector) = match mode {
             SearchMode::Bm25 => (self.store.search_keyword(query, depth)?, Vec::new()),
-            SearchMode::Vector => (Vec::new(), self.vector_candidates(query, depth).await?),
+            SearchMode::Vector => {
+                let v = self.spawn_query_embedding(query).await?;
+                (Vec::new(), self.store.search_vector(&v, depth).await?)
+            }
             SearchMode::Hybrid => {
                 // The query embedding (the slow part) runs on a blocking thread while
                 // BM25 runs here; both are then combined.
-                let embedder = self.embedder.clone();
-                let q = query.to_string();
-                let embedding = tokio::task::spawn_blocking(move || embedder.embed_query(&q));
+                let embedding = self.spawn_query_embedding(query);
                 let bm25 = self.store.search_keyword(query, depth)?;
-                let v = embedding
-                    .await
-                    .map_err(|e| EngineError::Task(e.to_string()))??;
+                let v = embedding.await?;
                 let vector = self.store.search_vector(&v, depth).await?;
                 (bm25, vector)
             }
@@ -56,17 +55,15 @@ impl Engine {
         Ok(fuse_hits(bm25, vector, k, fusion))
     }
 
-    async fn vector_candidates(
+    /// Starts embedding `query` on a blocking thread; awaiting the result yields the vector.
+    fn spawn_query_embedding(
         &self,
         query: &str,
-        depth: usize,
-    ) -> Result<Vec<(StoredChunk, f32)>> {
+    ) -> impl std::future::Future<Output = Result<Vec<f32>>> + use<> {
         let embedder = self.embedder.clone();
         let q = query.to_string();
-        let v = tokio::task::spawn_blocking(move || embedder.embed_query(&q))
-            .await
-            .map_err(|e| EngineError::Task(e.to_string()))??;
-        Ok(self.store.search_vector(&v, depth).await?)
+        let task = tokio::task::spawn_blocking(move || embedder.embed_query(&q));
+        async move { Ok(task.await.map_err(|e| EngineError::Task(e.to_string()))??) }
     }
 }
 

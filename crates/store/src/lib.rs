@@ -29,7 +29,7 @@ pub mod vector;
 pub use catalogue::{Catalogue, DocEntry, DocStatus};
 
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -348,19 +348,20 @@ impl Store {
         Ok(report)
     }
 
-    fn indexed_ids(&self) -> HashMap<String, ()> {
-        self.cat_read()
-            .iter()
-            .filter(|e| e.status == DocStatus::Indexed)
-            .map(|e| (e.doc_id.clone(), ()))
-            .collect()
+    /// Keeps only hits whose document is fully indexed, looking up just the hits'
+    /// own documents rather than building a set of every indexed document per query.
+    fn retain_indexed(&self, hits: &mut Vec<(StoredChunk, f32)>) {
+        let c = self.cat_read();
+        hits.retain(|(chunk, _)| {
+            c.get(&chunk.path)
+                .is_some_and(|e| e.status == DocStatus::Indexed && e.doc_id == chunk.doc_id)
+        });
     }
 
     /// BM25 search over chunks of fully indexed documents.
     pub fn search_keyword(&self, query: &str, limit: usize) -> Result<Vec<(StoredChunk, f32)>> {
-        let ok = self.indexed_ids();
         let mut hits = self.keywords.search(query, limit)?;
-        hits.retain(|(c, _)| ok.contains_key(&c.doc_id));
+        self.retain_indexed(&mut hits);
         Ok(hits)
     }
 
@@ -370,9 +371,8 @@ impl Store {
         query: &[f32],
         limit: usize,
     ) -> Result<Vec<(StoredChunk, f32)>> {
-        let ok = self.indexed_ids();
         let mut hits = self.vectors.search(query, limit).await?;
-        hits.retain(|(c, _)| ok.contains_key(&c.doc_id));
+        self.retain_indexed(&mut hits);
         Ok(hits)
     }
 
