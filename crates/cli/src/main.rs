@@ -41,6 +41,10 @@ enum Command {
         /// Print a JSON summary instead of text.
         #[arg(long)]
         json: bool,
+        /// Chunks embedded and written per batch (tests use small batches to get many
+        /// commits from a small corpus).
+        #[arg(long, hide = true)]
+        batch_chunks: Option<usize>,
     },
     /// Find the passages that best match a query.
     Search {
@@ -97,6 +101,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check, changing nothing, that the catalogue, vector store and keyword index agree
+    /// (exit status 1 when they do not; `cairn repair` fixes leftovers of a crash).
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks (see docs/BENCHMARKS.md for the method).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -140,7 +150,11 @@ impl App {
     }
 
     pub async fn engine_at(&self, data_dir: PathBuf, mode: OpenMode) -> Result<Engine> {
-        let cfg = EngineConfig::new(&data_dir);
+        self.engine_with(EngineConfig::new(&data_dir), mode).await
+    }
+
+    pub async fn engine_with(&self, cfg: EngineConfig, mode: OpenMode) -> Result<Engine> {
+        let data_dir = cfg.data_dir.clone();
         Engine::open(cfg, self.embedder()?, mode)
             .await
             .with_context(|| format!("cannot open the index in {}", data_dir.display()))
@@ -148,6 +162,9 @@ impl App {
 }
 
 fn main() -> std::process::ExitCode {
+    // Before any thread exists: ONNX Runtime's own telemetry must be off from the moment
+    // it loads (see `cairn_embed::disable_runtime_telemetry`).
+    cairn_embed::disable_runtime_telemetry();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -183,7 +200,11 @@ async fn run(cli: Cli) -> Result<()> {
             .unwrap_or_else(cairn_embed::default_models_dir),
     };
     match cli.command {
-        Command::Ingest { paths, json } => ingest(&ctx, paths, json).await,
+        Command::Ingest {
+            paths,
+            json,
+            batch_chunks,
+        } => ingest(&ctx, paths, json, batch_chunks).await,
         Command::Search {
             query,
             k,
@@ -232,6 +253,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Verify { json } => verify(&ctx, json).await,
         Command::Bench(cmd) => bench::run(&ctx, cmd).await,
     }
 }
@@ -293,12 +315,76 @@ fn progress_renderer(quiet: bool) -> (Renderer, Option<ProgressBar>) {
     }
 }
 
-async fn ingest(ctx: &App, paths: Vec<PathBuf>, json: bool) -> Result<()> {
-    let engine = ctx.engine(OpenMode::Write).await?;
+async fn ingest(
+    ctx: &App,
+    paths: Vec<PathBuf>,
+    json: bool,
+    batch_chunks: Option<usize>,
+) -> Result<()> {
+    let mut cfg = EngineConfig::new(&ctx.data_dir);
+    if let Some(n) = batch_chunks {
+        cfg.batch_chunks = n.max(1);
+    }
+    let engine = ctx.engine_with(cfg, OpenMode::Write).await?;
     let cancel: CancelFlag = Arc::default();
     let (render, _bar) = progress_renderer(false);
     let report = engine.ingest(&paths, render.as_ref(), &cancel).await?;
     print_ingest(&report, json);
+    Ok(())
+}
+
+/// `cairn verify`: prints the consistency report; fails when the stores disagree.
+async fn verify(ctx: &App, json: bool) -> Result<()> {
+    let engine = ctx.engine(OpenMode::Read).await?;
+    let report = engine.verify().await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "consistent": report.consistent(),
+                "visible_consistent": report.visible_consistent(),
+                "report": report,
+            })
+        );
+    } else {
+        let s = report.stats;
+        println!(
+            "{} documents ({} pending), {} chunks in the catalogue, {} vector rows, {} keyword documents",
+            s.documents,
+            report.pending.len(),
+            s.catalogue_chunks,
+            s.vector_rows,
+            s.keyword_docs
+        );
+        for p in &report.mismatched {
+            println!("  chunk counts disagree: {p}");
+        }
+        for p in &report.pending {
+            println!("  write not finished: {p}");
+        }
+        for o in &report.orphans {
+            println!(
+                "  orphan chunks of unknown document {}: {} vector, {} keyword",
+                o.doc_id, o.vector_chunks, o.keyword_chunks
+            );
+        }
+        for id in &report.duplicate_chunk_ids {
+            println!("  duplicate chunk id: {id}");
+        }
+        if report.dirty {
+            println!("  a write is running or was interrupted");
+        }
+    }
+    if !report.consistent() {
+        anyhow::bail!(if report.visible_consistent() {
+            "the index holds leftovers of an interrupted write; `cairn repair` (or the next ingest) removes them"
+        } else {
+            "the index is inconsistent; run `cairn repair`, then ingest again"
+        });
+    }
+    if !json {
+        println!("consistent");
+    }
     Ok(())
 }
 

@@ -16,6 +16,8 @@
 
 mod runtime;
 
+pub use runtime::disable_runtime_telemetry;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 

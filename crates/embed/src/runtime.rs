@@ -37,6 +37,7 @@ pub(crate) fn environment(library: &Path) -> Result<Environment, EmbedError> {
         }
         return Ok(loaded.environment.clone());
     }
+    disable_runtime_telemetry();
     let environment = ort::init_from(&wanted)
         .map_err(|e| {
             EmbedError::Runtime(format!(
@@ -45,7 +46,8 @@ pub(crate) fn environment(library: &Path) -> Result<Environment, EmbedError> {
             ))
         })?
         .with_name("cairn")
-        // Cairn never talks to the network; keep Microsoft builds from emitting telemetry events.
+        // Also tell the environment API; on its own this does not stop the 1DS uploader
+        // (see `disable_runtime_telemetry`).
         .with_telemetry(false)
         .build()
         .map_err(|e| {
@@ -60,4 +62,25 @@ pub(crate) fn environment(library: &Path) -> Result<Environment, EmbedError> {
         environment: environment.clone(),
     });
     Ok(environment)
+}
+
+/// Turns off ONNX Runtime's built-in telemetry before the library is loaded.
+///
+/// Microsoft's Linux build of ONNX Runtime that Cairn installs (the PyPI wheel 1.31.1)
+/// carries a "1DS" telemetry client: at environment creation it queues a `ProcessInfo`
+/// event in `~/.cache/Microsoft/DeveloperTools/.onnxruntime/onnxruntime.db` (next to a
+/// persistent `deviceid`), and a background thread later resolves and posts to
+/// `mobile.events.data.microsoft.com`. Measured here with strace: `with_telemetry(false)`
+/// (`DisableTelemetryEvents`) comes too late to stop either; only the
+/// `ORT_DISABLE_TELEMETRY` variable, read when the runtime starts, does. It is forced to
+/// `1` even if the user set another value: Cairn promises no network traffic.
+///
+/// Setting a variable while another thread reads the environment is a data race in
+/// glibc, so binaries should call this first thing in `main`, before starting threads;
+/// the call in [`environment`] is the safety net for embedders that did not, and is a
+/// no-op when the variable is already `1`.
+pub fn disable_runtime_telemetry() {
+    if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none_or(|v| v != "1") {
+        std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
+    }
 }

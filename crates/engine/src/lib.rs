@@ -7,6 +7,7 @@
 //!   by size/mtime and content hash, changed ones replaced, deleted ones removed).
 //! - [`search`]: hybrid retrieval, BM25 and vectors in parallel, fused.
 //! - [`eval`]: BEIR-style evaluation (nDCG@10, recall@5/10, MRR) used to tune fusion.
+//! - [`verify`]: read-only consistency check of the catalogue against both stores.
 //!
 //! The engine is async at its boundary because LanceDB is; CPU-bound work (loading,
 //! chunking, embedding, BM25) runs on blocking threads.
@@ -16,6 +17,7 @@ pub mod bench;
 pub mod eval;
 pub mod ingest;
 pub mod search;
+pub mod verify;
 
 pub use cairn_core::{fusion::FusionConfig, ChunkConfig, SearchHit};
 pub use cairn_store::{DocEntry, DocStatus, OpenMode, RepairReport, StoreStats};

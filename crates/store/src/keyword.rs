@@ -230,23 +230,40 @@ impl KeywordIndex {
             let mut terms = inv.terms().stream().map_err(|e| tantivy_err(e.into()))?;
             while terms.advance() {
                 let id = String::from_utf8_lossy(terms.key()).into_owned();
-                let mut postings = inv
-                    .read_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)
-                    .map_err(|e| tantivy_err(e.into()))?;
-                let alive = seg.alive_bitset();
-                let mut n = 0usize;
-                let mut doc = tantivy::DocSet::doc(&postings);
-                while doc != tantivy::TERMINATED {
-                    if alive.is_none_or(|a| a.is_alive(doc)) {
-                        n += 1;
-                    }
-                    doc = tantivy::DocSet::advance(&mut postings);
-                }
+                let n = live_docs(&inv, terms.value(), seg.alive_bitset())?;
                 if n > 0 {
                     *out.entry(id).or_insert(0) += n;
                 }
             }
         }
+        Ok(out)
+    }
+
+    /// Chunk ids held by more than one live document (used by verify).
+    pub fn duplicate_chunk_ids(&self) -> Result<Vec<String>> {
+        let searcher = self.reader.searcher();
+        // A chunk id may be live in several segments, so counts are summed across them.
+        let mut counts: std::collections::HashMap<Vec<u8>, usize> =
+            std::collections::HashMap::new();
+        for seg in searcher.segment_readers() {
+            let inv = seg
+                .inverted_index(self.fields.chunk_id)
+                .map_err(tantivy_err)?;
+            let alive = seg.alive_bitset();
+            let mut terms = inv.terms().stream().map_err(|e| tantivy_err(e.into()))?;
+            while terms.advance() {
+                let n = live_docs(&inv, terms.value(), alive)?;
+                if n > 0 {
+                    *counts.entry(terms.key().to_vec()).or_insert(0) += n;
+                }
+            }
+        }
+        let mut out: Vec<String> = counts
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(id, _)| String::from_utf8_lossy(&id).into_owned())
+            .collect();
+        out.sort();
         Ok(out)
     }
 
@@ -325,4 +342,24 @@ impl KeywordIndex {
             ordinal: 0,
         }
     }
+}
+
+/// How many documents not deleted in their segment carry the term at `info`.
+fn live_docs(
+    inv: &tantivy::InvertedIndexReader,
+    info: &tantivy::postings::TermInfo,
+    alive: Option<&tantivy::fastfield::AliveBitSet>,
+) -> Result<usize> {
+    let mut postings = inv
+        .read_postings_from_terminfo(info, IndexRecordOption::Basic)
+        .map_err(|e| tantivy_err(e.into()))?;
+    let mut n = 0usize;
+    let mut doc = tantivy::DocSet::doc(&postings);
+    while doc != tantivy::TERMINATED {
+        if alive.is_none_or(|a| a.is_alive(doc)) {
+            n += 1;
+        }
+        doc = tantivy::DocSet::advance(&mut postings);
+    }
+    Ok(n)
 }

@@ -27,6 +27,7 @@ pub mod keyword;
 pub mod vector;
 
 pub use catalogue::{Catalogue, DocEntry, DocStatus};
+pub use vector::IdScan;
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -131,6 +132,63 @@ pub struct RepairReport {
 impl RepairReport {
     pub fn is_clean(&self) -> bool {
         self.dropped_pending.is_empty() && self.orphans_removed == 0 && self.mismatched.is_empty()
+    }
+}
+
+/// One document as each store sees it, from [`Store::verify`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DocCheck {
+    pub path: String,
+    pub doc_id: String,
+    pub status: DocStatus,
+    /// Chunks the catalogue says the document has.
+    pub catalogue_chunks: u32,
+    /// Rows of this document in LanceDB.
+    pub vector_chunks: usize,
+    /// Documents of this document in tantivy.
+    pub keyword_chunks: usize,
+}
+
+/// Chunks in a store whose document the catalogue does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrphanCheck {
+    pub doc_id: String,
+    pub vector_chunks: usize,
+    pub keyword_chunks: usize,
+}
+
+/// What [`Store::verify`] found: totals, per-document counts and every disagreement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub stats: StoreStats,
+    /// The `DIRTY` marker exists: a write is running or was interrupted.
+    pub dirty: bool,
+    /// Every catalogue entry with its counts in both stores, sorted by path.
+    pub documents: Vec<DocCheck>,
+    /// Paths of entries still `Pending` (a write is running or was interrupted).
+    pub pending: Vec<String>,
+    /// Paths of `Indexed` entries whose chunk counts disagree between the catalogue,
+    /// LanceDB and tantivy. Readers would see a wrong document: never acceptable.
+    pub mismatched: Vec<String>,
+    pub orphans: Vec<OrphanCheck>,
+    /// Chunk ids stored more than once in LanceDB or in tantivy.
+    pub duplicate_chunk_ids: Vec<String>,
+}
+
+impl VerifyReport {
+    /// What readers can see is right: every indexed document has exactly its chunks in
+    /// both stores, once. Holds at every moment, even while a write runs or after a crash.
+    pub fn visible_consistent(&self) -> bool {
+        self.mismatched.is_empty() && self.duplicate_chunk_ids.is_empty()
+    }
+
+    /// Nothing is left over from an interrupted write either: no marker, no pending
+    /// entry, no orphan chunk. True after any completed write or repair.
+    pub fn consistent(&self) -> bool {
+        self.visible_consistent()
+            && !self.dirty
+            && self.pending.is_empty()
+            && self.orphans.is_empty()
     }
 }
 
@@ -345,6 +403,69 @@ impl Store {
         if marker.exists() {
             std::fs::remove_file(&marker).map_err(|e| io_err(&marker, e))?;
         }
+        Ok(report)
+    }
+
+    /// Compares the catalogue with both stores without changing anything (safe in
+    /// [`OpenMode::Read`]): counts per document, orphans and duplicate chunk ids. It
+    /// reads every chunk id once, so it costs a scan of two columns.
+    pub async fn verify(&self) -> Result<VerifyReport> {
+        let dirty = self.dirty_marker().exists();
+        let stats = self.stats().await?;
+        let vector_ids = self.vectors.scan_ids().await?;
+        let in_keywords = self.keywords.doc_counts()?;
+        let mut duplicates = vector_ids.duplicates;
+        duplicates.extend(self.keywords.duplicate_chunk_ids()?);
+        duplicates.sort();
+        duplicates.dedup();
+
+        let entries = self.documents();
+        let mut report = VerifyReport {
+            stats,
+            dirty,
+            documents: Vec::with_capacity(entries.len()),
+            pending: Vec::new(),
+            mismatched: Vec::new(),
+            orphans: Vec::new(),
+            duplicate_chunk_ids: duplicates,
+        };
+        let known: HashSet<&str> = entries.iter().map(|e| e.doc_id.as_str()).collect();
+        for e in &entries {
+            let check = DocCheck {
+                path: e.path.clone(),
+                doc_id: e.doc_id.clone(),
+                status: e.status,
+                catalogue_chunks: e.chunks,
+                vector_chunks: vector_ids.per_doc.get(&e.doc_id).copied().unwrap_or(0),
+                keyword_chunks: in_keywords.get(&e.doc_id).copied().unwrap_or(0),
+            };
+            match e.status {
+                DocStatus::Pending => report.pending.push(e.path.clone()),
+                DocStatus::Indexed => {
+                    let n = e.chunks as usize;
+                    if check.vector_chunks != n || check.keyword_chunks != n {
+                        report.mismatched.push(e.path.clone());
+                    }
+                }
+            }
+            report.documents.push(check);
+        }
+        let mut orphan_ids: Vec<&String> = vector_ids
+            .per_doc
+            .keys()
+            .chain(in_keywords.keys())
+            .filter(|id| !known.contains(id.as_str()))
+            .collect();
+        orphan_ids.sort();
+        orphan_ids.dedup();
+        report.orphans = orphan_ids
+            .into_iter()
+            .map(|id| OrphanCheck {
+                doc_id: id.clone(),
+                vector_chunks: vector_ids.per_doc.get(id).copied().unwrap_or(0),
+                keyword_chunks: in_keywords.get(id).copied().unwrap_or(0),
+            })
+            .collect();
         Ok(report)
     }
 

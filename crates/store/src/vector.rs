@@ -15,7 +15,7 @@ use lancedb::index::Index;
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
 use lancedb::table::OptimizeAction;
 use lancedb::DistanceType;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -30,6 +30,15 @@ fn lance_err(e: lancedb::Error) -> StoreError {
 
 fn arrow_err(e: arrow_schema::ArrowError) -> StoreError {
     StoreError::Vector(e.to_string())
+}
+
+/// What [`VectorTable::scan_ids`] found.
+#[derive(Debug, Clone, Default)]
+pub struct IdScan {
+    /// Rows per document id.
+    pub per_doc: HashMap<String, usize>,
+    /// Chunk ids that occur in more than one row.
+    pub duplicates: Vec<String>,
 }
 
 pub struct VectorTable {
@@ -188,6 +197,34 @@ impl VectorTable {
             }
         }
         Ok(out)
+    }
+
+    /// Chunk counts per document and chunk ids stored more than once (used by verify).
+    pub async fn scan_ids(&self) -> Result<IdScan> {
+        let mut stream = self
+            .table
+            .query()
+            .select(Select::columns(&["doc_id", "chunk_id"]))
+            .execute()
+            .await
+            .map_err(lance_err)?;
+        let mut per_doc: HashMap<String, usize> = HashMap::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut duplicates: Vec<String> = Vec::new();
+        while let Some(batch) = stream.try_next().await.map_err(lance_err)? {
+            let docs = string_col(&batch, "doc_id")?;
+            let chunks = string_col(&batch, "chunk_id")?;
+            for i in 0..batch.num_rows() {
+                *per_doc.entry(docs.value(i).to_string()).or_insert(0) += 1;
+                if !seen.insert(chunks.value(i).to_string()) {
+                    duplicates.push(chunks.value(i).to_string());
+                }
+            }
+        }
+        Ok(IdScan {
+            per_doc,
+            duplicates,
+        })
     }
 
     /// Nearest chunks to `query` by cosine similarity, best first.

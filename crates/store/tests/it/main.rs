@@ -243,3 +243,86 @@ async fn a_different_embedding_model_is_refused() {
     assert!(matches!(err, StoreError::ModelMismatch { .. }), "{err}");
     assert!(err.to_string().contains("test-model@8"), "{err}");
 }
+
+#[tokio::test]
+async fn verify_reports_mismatches_orphans_and_duplicates_without_changing_anything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open(dir.path()).await;
+        store
+            .write_batch(
+                vec![
+                    doc("/a.md", &["alpha one", "alpha two"], 1),
+                    doc("/b.md", &["beta"], 5),
+                ],
+                &[],
+            )
+            .await
+            .expect("write");
+        let report = store.verify().await.expect("verify");
+        assert!(report.consistent(), "{report:?}");
+        let a = &report.documents[0];
+        assert_eq!(
+            (
+                a.path.as_str(),
+                a.catalogue_chunks,
+                a.vector_chunks,
+                a.keyword_chunks
+            ),
+            ("/a.md", 2, 2, 2)
+        );
+    }
+    // Damage the stores behind the catalogue's back, through the stores' own APIs:
+    // /a.md loses its keyword entries, /b.md's chunk is added to tantivy twice, and
+    // LanceDB gains a chunk of a document the catalogue does not know.
+    {
+        let keywords = cairn_store::keyword::KeywordIndex::open(&dir.path().join("tantivy"))
+            .expect("keyword index");
+        keywords
+            .delete_docs(&[doc_id_for("/a.md")])
+            .expect("delete");
+        keywords
+            .add(&doc("/b.md", &["beta"], 5).chunks)
+            .expect("add");
+        keywords.commit().expect("commit");
+        let vectors = cairn_store::vector::VectorTable::open(&dir.path().join("lance"), DIM)
+            .await
+            .expect("vector table");
+        let stray = doc("/stray.md", &["stray"], 9);
+        vectors
+            .add(&stray.chunks, &stray.vectors)
+            .await
+            .expect("add");
+    }
+    let reader = Store::open(dir.path(), MODEL, DIM, OpenMode::Read)
+        .await
+        .expect("reader");
+    let report = reader.verify().await.expect("verify");
+    assert!(!report.consistent() && !report.visible_consistent());
+    assert_eq!(
+        report.mismatched,
+        vec!["/a.md".to_string(), "/b.md".to_string()]
+    );
+    assert_eq!(
+        report.duplicate_chunk_ids,
+        vec![format!("{}:0", doc_id_for("/b.md"))]
+    );
+    assert_eq!(report.orphans.len(), 1);
+    assert_eq!(report.orphans[0].doc_id, doc_id_for("/stray.md"));
+    assert_eq!(
+        (
+            report.orphans[0].vector_chunks,
+            report.orphans[0].keyword_chunks
+        ),
+        (1, 0)
+    );
+    // Verifying is read-only: a second look finds the same.
+    assert_eq!(reader.verify().await.expect("verify again"), report);
+    drop(reader);
+
+    // The next writer repairs it: damaged documents are dropped for re-indexing.
+    let store = open(dir.path()).await;
+    let report = store.verify().await.expect("verify after repair");
+    assert!(report.consistent(), "{report:?}");
+    assert!(report.documents.is_empty(), "{report:?}");
+}
