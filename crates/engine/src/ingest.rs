@@ -92,10 +92,18 @@ fn mtime_ms(meta: &std::fs::Metadata) -> i64 {
         .unwrap_or(0)
 }
 
-fn hash_file(path: &Path) -> std::io::Result<String> {
+/// Content hash of a regular file. Opening goes through the loader's
+/// `open_regular`, so a file replaced by a named pipe after the scan is refused
+/// instead of blocking the whole ingest on a pipe nobody writes to.
+fn hash_file(path: &Path) -> Result<String, cairn_load::LoadError> {
     let mut hasher = blake3::Hasher::new();
-    let file = std::fs::File::open(path)?;
-    hasher.update_reader(file)?;
+    let (file, _) = cairn_load::open_regular(path)?;
+    hasher
+        .update_reader(file)
+        .map_err(|source| cairn_load::LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(hasher.finalize().to_hex().to_string())
 }
 
@@ -274,6 +282,10 @@ impl Engine {
     ) -> std::result::Result<Step, String> {
         let t = Instant::now();
         let meta = std::fs::metadata(file).map_err(|e| format!("{key}: cannot read: {e}"))?;
+        if !meta.is_file() {
+            // Replaced by a folder, a pipe or a device since the scan.
+            return Err(format!("{key}: cannot read: not a regular file any more"));
+        }
         let size = meta.len();
         let mtime = mtime_ms(&meta);
         let previous = self.store.entry(key);
@@ -283,17 +295,13 @@ impl Engine {
                 return Ok(Step::Unchanged(None));
             }
         }
-        if size > self.cfg.load.max_file_bytes {
-            return Err(format!(
-                "{key}: file is too large ({size} bytes; the limit is {} bytes)",
-                self.cfg.load.max_file_bytes
-            ));
-        }
+        // Oversized and empty files are refused before hashing reads them.
+        cairn_load::check_size(file, size, &self.cfg.load).map_err(|e| e.to_string())?;
         let owned = file.to_path_buf();
         let hash = tokio::task::spawn_blocking(move || hash_file(&owned))
             .await
             .map_err(|e| format!("{key}: {e}"))?
-            .map_err(|e| format!("{key}: cannot read: {e}"))?;
+            .map_err(|e| e.to_string())?;
         report.timings.diff_ms += ms(t.elapsed());
         if let Some(prev) = previous {
             if prev.status == DocStatus::Indexed && prev.content_hash == hash {

@@ -1,7 +1,6 @@
 //! Deciding what a file is, from its name and, where that says nothing, from
 //! its first bytes.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
@@ -213,7 +212,8 @@ fn by_extension(ext: &str) -> Option<Format> {
 }
 
 fn sniff(path: &Path) -> Result<()> {
-    let file = File::open(path).map_err(|e| LoadError::io(path, e))?;
+    // Never a plain open: a named pipe without an extension would block here.
+    let (file, _) = crate::file::open_regular(path)?;
     let mut prefix = Vec::with_capacity(text::SNIFF_LEN);
     file.take(text::SNIFF_LEN as u64)
         .read_to_end(&mut prefix)

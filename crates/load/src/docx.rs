@@ -3,8 +3,7 @@
 //!
 //! Deliberately small: no numbering, footnotes, headers or embedded objects.
 
-use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use cairn_core::Heading;
@@ -19,17 +18,25 @@ const OLE_MAGIC: &[u8] = &[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1];
 
 /// Text and headings of a .docx file. `max_xml_bytes` bounds the decompressed
 /// document part, so a zip bomb costs at most that much memory.
-pub(crate) fn load(path: &Path, max_xml_bytes: u64) -> Result<(String, Vec<Heading>)> {
-    let mut file = File::open(path).map_err(|e| LoadError::io(path, e))?;
-    let mut magic = [0u8; 8];
-    let n = file.read(&mut magic).map_err(|e| LoadError::io(path, e))?;
-    if &magic[..n] == OLE_MAGIC {
+pub(crate) fn load<R: Read + Seek>(
+    path: &Path,
+    mut reader: R,
+    max_xml_bytes: u64,
+) -> Result<(String, Vec<Heading>)> {
+    let mut magic = Vec::with_capacity(OLE_MAGIC.len());
+    (&mut reader)
+        .take(OLE_MAGIC.len() as u64)
+        .read_to_end(&mut magic)
+        .map_err(|e| LoadError::io(path, e))?;
+    if magic == OLE_MAGIC {
         return Err(LoadError::Encrypted {
             path: path.to_path_buf(),
         });
     }
-    let file = File::open(path).map_err(|e| LoadError::io(path, e))?;
-    let mut archive = zip::ZipArchive::new(BufReader::new(file))
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| LoadError::io(path, e))?;
+    let mut archive = zip::ZipArchive::new(reader)
         .map_err(|e| LoadError::corrupt(path, format!("not a valid docx (zip) archive: {e}")))?;
     let part = archive
         .by_name("word/document.xml")

@@ -23,12 +23,20 @@ pub enum LoadError {
     /// The file claims a format but its content is damaged or malformed.
     #[error("{}: file is corrupt: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
-    /// The file exceeds [`crate::LoadOptions::max_file_bytes`].
-    #[error("{}: file is too large ({size} bytes, limit {limit})", path.display())]
+    /// The file, or the text extracted from it, exceeds a limit of
+    /// [`crate::LoadOptions`]; `what` says which.
+    #[error(
+        "{}: {what} is too large ({} > limit {})",
+        path.display(),
+        mib(*size),
+        mib(*limit)
+    )]
     TooLarge {
         path: PathBuf,
+        /// Bytes seen (file size, or UTF-8 bytes of extracted text).
         size: u64,
         limit: u64,
+        what: SizeKind,
     },
     /// Extraction ran longer than [`crate::LoadOptions::pdf_timeout`].
     #[error("{}: extraction timed out after {limit:?}", path.display())]
@@ -44,6 +52,40 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Which limit a [`LoadError::TooLarge`] refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SizeKind {
+    /// The file on disk, against [`crate::LoadOptions::max_file_bytes`].
+    File,
+    /// A plain-text-like file (text, Markdown, HTML, code) on disk, against
+    /// [`crate::LoadOptions::max_text_bytes`].
+    TextFile,
+    /// The text extracted from a PDF or DOCX, against
+    /// [`crate::LoadOptions::max_text_bytes`].
+    ExtractedText,
+}
+
+impl std::fmt::Display for SizeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SizeKind::File => "file",
+            SizeKind::TextFile => "text file",
+            SizeKind::ExtractedText => "extracted text",
+        })
+    }
+}
+
+/// Sizes for people: one decimal in MiB, bytes below 1 MiB.
+fn mib(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes < MIB {
+        format!("{bytes} bytes")
+    } else {
+        format!("{:.1} MiB", bytes as f64 / MIB as f64)
+    }
 }
 
 fn describe_ext(ext: &str) -> String {

@@ -5,6 +5,8 @@ use cairn_engine::{CancelFlag, Engine, EngineConfig, IngestReport, OpenMode, Sea
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+mod hostile;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use cairn_core::{Document, Format};
 use cairn_load::{detect, load, walk, LoadError, LoadOptions, WalkOptions};
 
+mod hostile;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
