@@ -315,8 +315,12 @@ impl Writer {
             }
             self.flush();
             let start = self.out.len();
-            self.out.push_str(&text::normalize_newlines(t));
-            return Some(start);
+            let kept = text::normalize_newlines(t);
+            self.out.push_str(&kept);
+            // Report where the first visible character landed, not where the
+            // whitespace began: whitespace alone may be trimmed off the end of
+            // the output later, and a heading must not point past the text.
+            return kept.find(|c: char| !c.is_whitespace()).map(|i| start + i);
         }
         let mut start = None;
         if t.starts_with(char::is_whitespace) {
@@ -404,6 +408,19 @@ mod tests {
             .map(|(l, p)| (l.to_string(), p.iter().map(|s| s.to_string()).collect()))
             .collect();
         assert_eq!(got, expected, "html:\n{html}");
+    }
+
+    /// Found by the `text` fuzz target: a heading inside `<pre>` whose only
+    /// text is whitespace got an offset past the end of the trimmed text (and
+    /// an empty title), which would make the chunker slice out of bounds.
+    #[test]
+    fn whitespace_only_heading_in_pre_gets_no_offset_past_the_text() {
+        check("<p>intro</p><pre><h1>\n   </h1></pre>", "intro", &[]);
+        check(
+            "<pre>code\n<h2>  Usage </h2>\n</pre>",
+            "code\n\n  Usage",
+            &[("Usage", &["Usage"])],
+        );
     }
 
     #[test]

@@ -179,3 +179,25 @@ fn load_bytes_matches_load_for_every_format() {
     .expect_err("empty");
     assert_eq!(err.kind(), "empty");
 }
+
+/// The input on which the `text` fuzz target found the heading-offset bug
+/// (see `html.rs`): every heading must point inside the text, on a character
+/// boundary, with a non-empty title.
+#[test]
+fn fuzz_crash_html_heading_offsets_stay_inside_the_text() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/data/fuzz-html-whitespace-heading-in-pre.html");
+    let bytes = std::fs::read(&path).expect("reproducer");
+    let doc = load_bytes(&path, Format::Html, bytes, &LoadOptions::default()).expect("loads");
+    let page = &doc.pages[0];
+    assert!(!page.headings.is_empty());
+    for h in &page.headings {
+        assert!(
+            h.offset < page.text.len(),
+            "{h:?} in {} bytes",
+            page.text.len()
+        );
+        assert!(page.text.is_char_boundary(h.offset), "{h:?}");
+        assert!(h.path.iter().all(|t| !t.is_empty()), "{h:?}");
+    }
+}
