@@ -15,8 +15,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Build and test dependencies. protobuf-compiler: LanceDB's build; qpdf and
-# poppler-utils: tests generate and inspect PDFs.
-APT_PACKAGES=(build-essential pkg-config protobuf-compiler curl ca-certificates python3 python3-venv qpdf poppler-utils)
+# poppler-utils: tests generate and inspect PDFs. The desktop app (Tauri v2) needs
+# WebKitGTK and friends; xvfb, webkit2gtk-driver, xdotool and python3-gi run its
+# end-to-end tests (a headless display, WebDriver, and a real drag-and-drop source).
+APT_PACKAGES=(build-essential pkg-config protobuf-compiler curl ca-certificates python3 python3-venv qpdf poppler-utils
+  libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libsoup-3.0-dev
+  xvfb xauth webkit2gtk-driver xdotool python3-gi gir1.2-gtk-3.0 strace util-linux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -38,6 +42,26 @@ fi
 # rust-toolchain.toml pins the version and components; this installs them if needed.
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || {
+  log "adding the wasm32-unknown-unknown target (the UI is compiled to WebAssembly)"
+  rustup target add wasm32-unknown-unknown
+}
+
+# Build tools for the desktop app, at the versions the UI crate pins (trunk fetches
+# a wasm-bindgen from the internet when the one on PATH does not match, which fails
+# offline). Installed once into ~/.cache/cairn/tools with their own target dir.
+TOOLS="$HOME/.cache/cairn/tools"
+tool() { # tool BINARY CRATE VERSION [cargo install flags...]
+  local bin=$1 crate=$2 version=$3; shift 3
+  if [ -x "$TOOLS/bin/$bin" ] && "$TOOLS/bin/$bin" --version 2>/dev/null | grep -q "$version"; then return; fi
+  log "installing $crate $version (first time only)"
+  CARGO_TARGET_DIR="$HOME/.cache/cairn/tools-target" \
+    cargo install --quiet --root "$TOOLS" --version "=$version" "$@" "$crate"
+}
+tool trunk trunk 0.21.14 --locked
+tool wasm-bindgen wasm-bindgen-cli 0.2.130
+tool tauri-driver tauri-driver 2.1.0 --locked
 
 log "installing model files"
 bash models/fetch.sh

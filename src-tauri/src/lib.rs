@@ -1,0 +1,109 @@
+//! Cairn's desktop app: a thin Tauri v2 shell around the engine.
+//!
+//! - [`commands`]: what the window can call (status, library, ask, settings…).
+//! - [`jobs`]: the ingest queue; every index write goes through its one worker.
+//! - [`watch`]: watched folders kept in sync with file-system notifications.
+//! - [`state`]: the open engine, the answer model, settings and chat history.
+//! - [`models`], [`persist`]: model files, and the app's small JSON files.
+//!
+//! The UI lives in `ui/` (Leptos, compiled to WebAssembly by trunk) and is
+//! embedded in the binary from `ui/dist`. The messages between the two are the
+//! types of the `cairn-ipc` crate.
+
+pub mod commands;
+pub mod jobs;
+pub mod models;
+pub mod persist;
+pub mod state;
+pub mod watch;
+
+use cairn_ipc::{events, LibraryChanged};
+use state::{AppState, EngineSlot};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use tauri::{Emitter, Manager};
+
+/// When the process started; start-up times in the log are measured from here
+/// (scripts/bench-desktop.sh reads them).
+pub(crate) static STARTED: OnceLock<Instant> = OnceLock::new();
+
+pub(crate) fn since_start_ms() -> u128 {
+    STARTED.get().map_or(0, |t| t.elapsed().as_millis())
+}
+
+/// Builds and runs the app until its window closes.
+pub fn run() {
+    STARTED.get_or_init(Instant::now);
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| "info,tantivy=warn,lance=warn,lancedb=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    tracing::info!("cpu features: {}", cairn_llm::cpu_features());
+
+    let data_dir = cairn_engine::default_data_dir();
+    let models_dir = cairn_embed::default_models_dir();
+    let (state, engine_tx) = AppState::new(data_dir.clone(), models_dir.clone());
+
+    let result = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .manage(state)
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            app.manage(jobs::Jobs::start(&handle));
+            // Open the index in the background: the window shows at once and
+            // commands wait for the engine.
+            let opener = handle.clone();
+            tauri::async_runtime::spawn(async move {
+                let slot = match state::open_engine(&data_dir, &models_dir).await {
+                    Ok(engine) => {
+                        let documents = engine.documents().len();
+                        tracing::info!(
+                            "index open: {} ({documents} documents)",
+                            data_dir.display()
+                        );
+                        EngineSlot::Ready(Arc::new(engine))
+                    }
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        EngineSlot::Failed(e)
+                    }
+                };
+                let documents = match &slot {
+                    EngineSlot::Ready(e) => e.documents().len(),
+                    _ => 0,
+                };
+                let _ = engine_tx.send(slot);
+                let _ = opener.emit(events::LIBRARY, LibraryChanged { documents });
+            });
+            app.manage(watch::Watcher::start(&handle));
+            state::load_model_in_background(handle);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::get_status,
+            commands::list_documents,
+            commands::add_paths,
+            commands::pick_and_add,
+            commands::remove_document,
+            commands::reindex,
+            commands::cancel_ingest,
+            commands::unwatch_folder,
+            commands::ask,
+            commands::stop_answer,
+            commands::chat_history,
+            commands::new_chat,
+            commands::source_page,
+            commands::open_document,
+            commands::list_models,
+            commands::get_settings,
+            commands::save_settings,
+        ])
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        eprintln!("cairn-desktop: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,252 @@
+//! The chat: questions, streamed answers, citation chips and the empty state.
+
+use crate::api;
+use crate::app::{store, Store, Streaming, View};
+use crate::source;
+use cairn_ipc::view::{file_name, segments, Segment};
+use cairn_ipc::{AskEvent, ChatTurn, Citation, TurnStatus};
+use leptos::html;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+fn send(s: Store, question: String) {
+    let question = question.trim().to_string();
+    if question.is_empty() || s.streaming.with_untracked(|x| x.is_some()) {
+        return;
+    }
+    s.streaming.set(Some(Streaming {
+        question: question.clone(),
+        text: String::new(),
+        phase: "Searching your documents…".into(),
+    }));
+    spawn_local(async move {
+        let result = api::ask(&question, move |e| match e {
+            AskEvent::Retrieved {
+                passages,
+                answerable,
+            } => s.streaming.update(|x| {
+                if let Some(x) = x {
+                    x.phase = if answerable {
+                        format!("Reading {passages} passages…")
+                    } else {
+                        "Nothing relevant found.".into()
+                    };
+                }
+            }),
+            AskEvent::LoadingModel { name } => s.streaming.update(|x| {
+                if let Some(x) = x {
+                    x.phase = format!("Loading {name}…");
+                }
+            }),
+            AskEvent::Token { text } => s.streaming.update(|x| {
+                if let Some(x) = x {
+                    x.text.push_str(&text);
+                }
+            }),
+            AskEvent::Done { .. } | AskEvent::Error { .. } => {}
+        })
+        .await;
+        s.streaming.set(None);
+        match result {
+            Ok(turn) => s.turns.update(|t| t.push(turn)),
+            Err(e) => s.fail(e),
+        }
+        s.focus_question.update(|n| *n += 1);
+    });
+}
+
+#[component]
+pub fn ChatView() -> impl IntoView {
+    let s = store();
+    let input: NodeRef<html::Textarea> = NodeRef::new();
+    let draft = RwSignal::new(String::new());
+
+    Effect::new(move |_| {
+        s.focus_question.track();
+        if let Some(el) = input.get() {
+            let _ = el.focus();
+        }
+    });
+    // Keep the newest text in view while an answer streams.
+    Effect::new(move |_| {
+        s.streaming.track();
+        s.turns.track();
+        if let Some(el) = document().get_element_by_id("chat-end") {
+            el.scroll_into_view();
+        }
+    });
+
+    let submit = move || {
+        let q = draft.get_untracked();
+        if !q.trim().is_empty() && s.streaming.with_untracked(|x| x.is_none()) {
+            draft.set(String::new());
+            send(s, q);
+        }
+    };
+    let new_chat = move |_| {
+        spawn_local(async move {
+            match api::new_chat().await {
+                Ok(()) => {
+                    s.turns.set(Vec::new());
+                    s.source.set(None);
+                }
+                Err(e) => s.fail(e),
+            }
+        });
+    };
+
+    view! {
+        <section class="chat">
+            <header class="chat-head">
+                <h1>"Ask your documents"</h1>
+                <button class="secondary" data-testid="new-chat" on:click=new_chat
+                    disabled=move || s.streaming.with(|x| x.is_some())>"New chat"</button>
+            </header>
+            <div class="messages" data-testid="messages">
+                <EmptyState/>
+                <For each=move || s.turns.get() key=|t| t.id let:turn>
+                    <Turn turn=turn/>
+                </For>
+                {move || s.streaming.get().map(|st| view! {
+                    <article class="turn streaming" data-testid="streaming">
+                        <div class="question">{st.question}</div>
+                        <div class="answer" data-testid="streaming-answer">
+                            {if st.text.is_empty() {
+                                view! { <span class="phase">{st.phase}</span> }.into_any()
+                            } else {
+                                view! { <span>{st.text}</span><span class="cursor" aria-hidden="true"></span> }.into_any()
+                            }}
+                        </div>
+                    </article>
+                })}
+                <div id="chat-end"></div>
+            </div>
+            <form class="composer" on:submit=move |ev| { ev.prevent_default(); submit(); }>
+                <textarea node_ref=input rows="2" data-testid="question"
+                    placeholder="Ask a question about your documents"
+                    prop:value=move || draft.get()
+                    on:input=move |ev| draft.set(event_target_value(&ev))
+                    on:keydown=move |ev| {
+                        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                            ev.prevent_default();
+                            submit();
+                        }
+                    }
+                ></textarea>
+                {move || if s.streaming.with(|x| x.is_some()) {
+                    view! { <button type="button" class="stop" data-testid="stop"
+                        on:click=move |_| spawn_local(async move {
+                            if let Err(e) = api::stop_answer().await { s.fail(e) }
+                        })>"Stop (Esc)"</button> }.into_any()
+                } else {
+                    view! { <button type="submit" data-testid="send"
+                        disabled=move || draft.with(|d| d.trim().is_empty())>"Ask"</button> }.into_any()
+                }}
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn EmptyState() -> impl IntoView {
+    let s = store();
+    move || {
+        if !s.turns.with(|t| t.is_empty()) || s.streaming.with(|x| x.is_some()) {
+            return None;
+        }
+        let docs = s.status.with(|st| st.documents);
+        Some(if docs == 0 {
+            view! {
+                <div class="empty" data-testid="empty-state">
+                    <div class="empty-mark" aria-hidden="true"></div>
+                    <h2>"Start by adding documents"</h2>
+                    <p>"Drag files or folders onto this window, or use "<b>"Add files…"</b>" / "
+                       <b>"Add folder…"</b>". PDFs, text, Markdown, HTML, Word files and source code are read on this computer and never leave it."</p>
+                    <p class="hint">"Then ask a question: every answer cites the file and page it came from."</p>
+                </div>
+            }
+            .into_any()
+        } else {
+            view! {
+                <div class="empty" data-testid="empty-state">
+                    <div class="empty-mark" aria-hidden="true"></div>
+                    <h2>{format!("Ask anything about your {docs} documents")}</h2>
+                    <p>"Answers come only from your files, with numbered citations you can click to see the passage. If your files do not say, Cairn tells you so."</p>
+                    <p class="hint">"Enter sends · Esc stops · Ctrl+K comes back here"</p>
+                </div>
+            }
+            .into_any()
+        })
+    }
+}
+
+#[component]
+fn Turn(turn: ChatTurn) -> impl IntoView {
+    let citations = turn.citations.clone();
+    let find = move |n: usize| citations.iter().find(|c| c.n == n).cloned();
+    let body = segments(&turn.answer)
+        .into_iter()
+        .map(|seg| match seg {
+            Segment::Text(t) => view! { <span>{t}</span> }.into_any(),
+            Segment::Cite(n) => match find(n) {
+                Some(c) => view! { <CiteChip c=c/> }.into_any(),
+                None => view! { <span>{format!("[{n}]")}</span> }.into_any(),
+            },
+        })
+        .collect_view();
+    let status = match turn.status {
+        TurnStatus::Done => None,
+        TurnStatus::Stopped => Some("Stopped"),
+        TurnStatus::Failed => Some("Failed"),
+    };
+    let meta = if turn.model.is_empty() || turn.ms_to_first_token == 0 {
+        String::new()
+    } else {
+        format!(
+            "{} · first word after {:.1} s · {:.1} tokens/s",
+            turn.model,
+            turn.ms_to_first_token as f64 / 1000.0,
+            turn.tokens_per_s
+        )
+    };
+    let sources = turn.citations.clone();
+    view! {
+        <article class="turn" data-testid="turn">
+            <div class="question">{turn.question.clone()}</div>
+            <div class="answer" data-testid="answer" class:ungrounded=!turn.grounded>{body}</div>
+            {(!sources.is_empty()).then(|| view! {
+                <div class="sources">
+                    <span class="label">"Sources"</span>
+                    {sources.into_iter().map(|c| view! { <CiteChip c=c long=true/> }).collect_view()}
+                </div>
+            })}
+            <div class="meta">
+                {status.map(|st| view! { <span class="badge">{st}</span> })}
+                <span>{meta}</span>
+            </div>
+        </article>
+    }
+}
+
+/// A citation: `[n]` in the text, or `[n] file, p. 3` in the sources row.
+#[component]
+fn CiteChip(c: Citation, #[prop(optional)] long: bool) -> impl IntoView {
+    let s = store();
+    let page = c.page.map(|p| format!(", p. {p}")).unwrap_or_default();
+    let name = file_name(&c.path).to_string();
+    let label = if long {
+        format!("[{}] {name}{page}", c.n)
+    } else {
+        format!("[{}]", c.n)
+    };
+    let title = format!("{}{page}", c.path);
+    let open = c.clone();
+    view! {
+        <button class="chip" class:long=long title=title data-testid="citation"
+            data-path=c.path.clone() data-page=c.page.map(|p| p.to_string()).unwrap_or_default()
+            on:click=move |_| {
+                source::open(s, open.clone());
+                if s.view.get_untracked() != View::Chat { s.view.set(View::Chat) }
+            }>{label}</button>
+    }
+}
