@@ -64,7 +64,7 @@ enum Command {
         #[arg(long)]
         model: Option<PathBuf>,
         /// Passages retrieved for the answer.
-        #[arg(short, default_value_t = 6)]
+        #[arg(short, default_value_t = cairn_engine::ask::AskOptions::default().k)]
         k: usize,
         #[arg(long)]
         json: bool,
@@ -93,6 +93,19 @@ enum Command {
         /// Also try a grid of fusion settings and print each.
         #[arg(long)]
         sweep: bool,
+        /// Grade generated answers instead of retrieval: expected facts, citations,
+        /// "not in your documents" on unanswerable questions, speed.
+        #[arg(long)]
+        answers: bool,
+        /// Answer model for --answers (default: the default answer model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// With --answers, take every Nth question (1 = all) to bound the run time.
+        #[arg(long, default_value_t = 1)]
+        every: usize,
+        /// With --answers, passages retrieved per question.
+        #[arg(short, default_value_t = cairn_engine::ask::AskOptions::default().k)]
+        k: usize,
         #[arg(long)]
         json: bool,
     },
@@ -229,7 +242,18 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Eval { qrels, sweep, json } => eval(&ctx, &qrels, sweep, json).await,
+        Command::Eval {
+            qrels,
+            answers: true,
+            model,
+            every,
+            k,
+            json,
+            ..
+        } => eval_answers(&ctx, &qrels, model, every, k, json).await,
+        Command::Eval {
+            qrels, sweep, json, ..
+        } => eval(&ctx, &qrels, sweep, json).await,
         Command::Repair { json } => {
             let engine = ctx.engine(OpenMode::Write).await?;
             let report = engine.repair().await?;
@@ -489,12 +513,11 @@ async fn docs(ctx: &App, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn eval(ctx: &App, qrels: &std::path::Path, sweep: bool, json: bool) -> Result<()> {
-    use cairn_core::fusion::{FusionConfig, FusionMethod};
-    let set = EvalSet::load(qrels)?;
+/// Opens the index for writing and brings the evaluation corpus into it.
+async fn eval_engine(ctx: &App, set: &EvalSet, quiet: bool) -> Result<Engine> {
     let engine = ctx.engine(OpenMode::Write).await?;
     let cancel: CancelFlag = Arc::default();
-    let (render, _bar) = progress_renderer(json);
+    let (render, _bar) = progress_renderer(quiet);
     let report = engine
         .ingest(std::slice::from_ref(&set.corpus), render.as_ref(), &cancel)
         .await?;
@@ -504,6 +527,13 @@ async fn eval(ctx: &App, qrels: &std::path::Path, sweep: bool, json: bool) -> Re
             report.failed.len()
         );
     }
+    Ok(engine)
+}
+
+async fn eval(ctx: &App, qrels: &std::path::Path, sweep: bool, json: bool) -> Result<()> {
+    use cairn_core::fusion::{FusionConfig, FusionMethod};
+    let set = EvalSet::load(qrels)?;
+    let engine = eval_engine(ctx, &set, json).await?;
     let default = engine.config().fusion;
     let mut rows = Vec::new();
     for mode in [SearchMode::Bm25, SearchMode::Vector, SearchMode::Hybrid] {
@@ -580,12 +610,122 @@ async fn eval(ctx: &App, qrels: &std::path::Path, sweep: bool, json: bool) -> Re
     Ok(())
 }
 
-/// Answer models in order of preference when `--model` is not given: the strongest
-/// installed model first (see README, "Models").
-const DEFAULT_ANSWER_MODELS: &[&str] = &[
-    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-    "SmolLM2-135M-Instruct.Q4_1.gguf",
-];
+/// Answers every `every`-th answerable and unanswerable question of the set with
+/// one model and grades the answers (see `cairn_engine::eval::grade_answer`).
+async fn eval_answers(
+    ctx: &App,
+    qrels: &std::path::Path,
+    model: Option<PathBuf>,
+    every: usize,
+    k: usize,
+    json: bool,
+) -> Result<()> {
+    use cairn_engine::eval::{grade_answer, AnswerReport};
+    let set = EvalSet::load(qrels)?;
+    let path = answer_model_path(ctx, model)?;
+    let engine = eval_engine(ctx, &set, true).await?;
+    let opts = cairn_engine::ask::AskOptions {
+        k,
+        ..Default::default()
+    };
+    let load = cairn_llm::LoadOptions {
+        requantized_dir: Some(ctx.models_dir.join("cache")),
+        ..Default::default()
+    };
+    let mut llm = tokio::task::block_in_place(|| cairn_llm::LocalModel::load(&path, &load))
+        .with_context(|| format!("cannot load the model {}", path.display()))?;
+    let step = every.max(1);
+    let picked: Vec<(&cairn_engine::eval::EvalQuery, bool)> = set
+        .queries
+        .iter()
+        .step_by(step)
+        .map(|q| (q, true))
+        .chain(set.unanswerable.iter().step_by(step).map(|q| (q, false)))
+        .collect();
+    let mut grades = Vec::new();
+    for (i, (q, answerable)) in picked.iter().enumerate() {
+        let retrieved = engine.retrieve_for_answer(&q.text, &opts).await?;
+        let answer = tokio::task::block_in_place(|| {
+            cairn_engine::ask::answer(&mut llm, &q.text, &retrieved, &opts, &mut |_| {
+                std::ops::ControlFlow::Continue(())
+            })
+        })?;
+        let g = grade_answer(&set, q, *answerable, &answer);
+        eprintln!(
+            "[{}/{}] {} facts={} cited_ok={} no_answer={} ttft={:.0}ms: {}",
+            i + 1,
+            picked.len(),
+            g.id,
+            g.facts_found,
+            g.cited_correct,
+            g.said_no_answer,
+            g.ms_to_first_token,
+            g.answer
+                .replace('\n', " ")
+                .chars()
+                .take(160)
+                .collect::<String>()
+        );
+        grades.push(g);
+    }
+    let report = AnswerReport::new(llm.info().name.clone(), grades);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{} answerable + {} unanswerable questions (every {step}) with {}",
+        report.answerable,
+        report.unanswerable,
+        path.display()
+    );
+    println!("facts in answer            {:.3}", report.facts_share);
+    println!(
+        "facts in a packed passage  {:.3}",
+        report.facts_in_passages_share
+    );
+    println!(
+        "correct citation           {:.3}",
+        report.cited_correct_share
+    );
+    println!("any citation               {:.3}", report.cited_share);
+    println!(
+        "markers only, no words     {:.3}",
+        report.markers_only_share
+    );
+    println!(
+        "false 'not in documents'   {:.3}",
+        report.false_no_answer_share
+    );
+    println!("unanswerable -> no-answer  {:.3}", report.no_answer_share);
+    println!(
+        "mean time to first token   {:.0} ms",
+        report.mean_ms_to_first_token
+    );
+    println!(
+        "mean decode speed          {:.1} tokens/s",
+        report.mean_tokens_per_s
+    );
+    println!(
+        "mean prompt / answer       {:.0} / {:.0} tokens",
+        report.mean_prompt_tokens, report.mean_generated_tokens
+    );
+    Ok(())
+}
+
+/// The model `ask` and `eval --answers` use: `--model`, else the default answer
+/// model installed in the models folder.
+fn answer_model_path(ctx: &App, model: Option<PathBuf>) -> Result<PathBuf> {
+    match model {
+        Some(p) => Ok(p),
+        None => cairn_llm::default_answer_model(&ctx.models_dir).with_context(|| {
+            format!(
+                "no answer model in {}; run models/fetch.sh or pass --model FILE.gguf",
+                ctx.models_dir.display()
+            )
+        }),
+    }
+}
 
 async fn ask(
     ctx: &App,
@@ -595,19 +735,7 @@ async fn ask(
     json: bool,
 ) -> Result<()> {
     use std::io::Write;
-    let path = match model {
-        Some(p) => p,
-        None => DEFAULT_ANSWER_MODELS
-            .iter()
-            .map(|f| ctx.models_dir.join(f))
-            .find(|p| p.is_file())
-            .with_context(|| {
-                format!(
-                    "no answer model in {}; run models/fetch.sh or pass --model FILE.gguf",
-                    ctx.models_dir.display()
-                )
-            })?,
-    };
+    let path = answer_model_path(ctx, model)?;
     let engine = ctx.engine(OpenMode::Read).await?;
     let opts = cairn_engine::ask::AskOptions {
         k,

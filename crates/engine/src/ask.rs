@@ -5,9 +5,9 @@
 //! CPU-bound, so callers run [`answer`] on a blocking thread or a model thread.
 
 use crate::{Engine, EngineError, Result};
-use cairn_core::prompt::{extract_citations, pack, says_no_answer, Citation, Passage};
+use cairn_core::prompt::{cite, pack, says_no_answer, Citation, Passage};
 use cairn_core::SearchHit;
-use cairn_llm::{GenParams, LocalModel};
+use cairn_llm::{FinishReason, GenParams, LocalModel};
 use serde::Serialize;
 use std::ops::ControlFlow;
 
@@ -31,11 +31,17 @@ pub struct AskOptions {
 impl Default for AskOptions {
     fn default() -> Self {
         AskOptions {
-            k: 6,
-            answer_tokens: 384,
+            // Four passages: on tests/eval the top 4 hold every expected fact for
+            // 58 of 67 questions, the top 5 or 6 for 60 (docs/BENCHMARKS.md,
+            // "Answers"), and every passage costs prompt tokens, which are most of
+            // the time to first token on a CPU.
+            k: 4,
+            // Answers are asked to be one to three sentences; the bound only stops
+            // a small model that rambles.
+            answer_tokens: 192,
             min_vector_score: DEFAULT_MIN_VECTOR_SCORE,
             gen: GenParams {
-                max_new_tokens: 384,
+                max_new_tokens: 192,
                 ..GenParams::default()
             },
         }
@@ -68,6 +74,8 @@ pub struct Answer {
     pub generated_tokens: usize,
     pub ms_to_first_token: f64,
     pub tokens_per_s: f64,
+    /// Why generation ended; `None` when the model was not called.
+    pub finish: Option<FinishReason>,
     /// The passages given to the model, numbered as in the prompt.
     pub passages: Vec<Passage>,
 }
@@ -114,6 +122,7 @@ pub fn answer(
             generated_tokens: 0,
             ms_to_first_token: 0.0,
             tokens_per_s: 0.0,
+            finish: None,
             passages: Vec::new(),
         });
     }
@@ -139,7 +148,7 @@ pub fn answer(
             on_token(piece)
         })
         .map_err(|e| EngineError::Answer(e.to_string()))?;
-    let cited = extract_citations(&text, &packed.passages);
+    let cited = cite(&text, &packed.passages);
     let grounded = !says_no_answer(&cited.text);
     Ok(Answer {
         answer: cited.text.trim().to_string(),
@@ -150,6 +159,7 @@ pub fn answer(
         generated_tokens: stats.generated_tokens,
         ms_to_first_token: stats.ms_to_first_token,
         tokens_per_s: stats.tokens_per_s,
+        finish: Some(stats.finish),
         passages: packed.passages,
     })
 }

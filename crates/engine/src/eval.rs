@@ -6,7 +6,14 @@
 //! relative to `corpus/`, followed by `#p<N>` for page N of a paged document.
 //! Retrieved chunks are mapped to corpus ids and de-duplicated (first occurrence
 //! wins) before the metrics are computed.
+//!
+//! Answer quality is graded against the same set: `answers.jsonl` beside the
+//! qrels (`{"_id", "facts": [["alt", "alt"], ...]}`: every fact must appear in
+//! the answer, a fact is met by any one of its alternatives) and
+//! `unanswerable.jsonl` (questions whose right reply is "not in your
+//! documents"). [`grade_answer`] scores one answer, [`AnswerReport`] the run.
 
+use crate::ask::Answer;
 use crate::{Engine, EngineError, Result, SearchMode};
 use cairn_core::fusion::FusionConfig;
 use serde::{Deserialize, Serialize};
@@ -30,6 +37,35 @@ pub struct EvalSet {
     pub queries: Vec<EvalQuery>,
     /// query id -> corpus id -> graded relevance (> 0).
     pub qrels: HashMap<String, HashMap<String, u32>>,
+    /// Questions the corpus does not answer (`unanswerable.jsonl`, optional).
+    pub unanswerable: Vec<EvalQuery>,
+    /// query id -> facts a correct answer contains; each fact is a list of
+    /// accepted spellings. From `answers.jsonl` when present, otherwise each
+    /// query's `answer` strings as single-spelling facts.
+    pub facts: HashMap<String, Vec<Vec<String>>>,
+}
+
+/// One line of `answers.jsonl`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ExpectedFacts {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub facts: Vec<Vec<String>>,
+}
+
+fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::io_err(path, e))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(
+            serde_json::from_str(line)
+                .map_err(|e| set_err(path, format!("line {}: {e}", n + 1)))?,
+        );
+    }
+    Ok(out)
 }
 
 fn set_err(path: &Path, reason: impl Into<String>) -> EngineError {
@@ -50,16 +86,31 @@ impl EvalSet {
             return Err(set_err(&corpus, "corpus folder not found"));
         }
         let corpus = std::fs::canonicalize(&corpus).map_err(|e| crate::io_err(&corpus, e))?;
-        let qpath = dir.join("queries.jsonl");
-        let qtext = std::fs::read_to_string(&qpath).map_err(|e| crate::io_err(&qpath, e))?;
-        let mut queries = Vec::new();
-        for (n, line) in qtext.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
+        let mut queries: Vec<EvalQuery> = read_jsonl(&dir.join("queries.jsonl"))?;
+        let upath = dir.join("unanswerable.jsonl");
+        let unanswerable = if upath.is_file() {
+            read_jsonl(&upath)?
+        } else {
+            Vec::new()
+        };
+        let apath = dir.join("answers.jsonl");
+        let mut facts: HashMap<String, Vec<Vec<String>>> = queries
+            .iter()
+            .filter(|q| !q.answer.is_empty())
+            .map(|q| {
+                (
+                    q.id.clone(),
+                    q.answer.iter().map(|a| vec![a.clone()]).collect(),
+                )
+            })
+            .collect();
+        if apath.is_file() {
+            for e in read_jsonl::<ExpectedFacts>(&apath)? {
+                if e.facts.is_empty() || e.facts.iter().any(|f| f.is_empty()) {
+                    return Err(set_err(&apath, format!("{}: empty fact list", e.id)));
+                }
+                facts.insert(e.id, e.facts);
             }
-            let q: EvalQuery = serde_json::from_str(line)
-                .map_err(|e| set_err(&qpath, format!("line {}: {e}", n + 1)))?;
-            queries.push(q);
         }
         let rtext =
             std::fs::read_to_string(qrels_file).map_err(|e| crate::io_err(qrels_file, e))?;
@@ -97,6 +148,8 @@ impl EvalSet {
             corpus,
             queries,
             qrels,
+            unanswerable,
+            facts,
         })
     }
 
@@ -231,6 +284,205 @@ impl Engine {
     }
 }
 
+/// Folds what a model or a PDF may spell differently: case, typographic quotes
+/// and dashes, non-breaking spaces, runs of whitespace.
+fn normalise_for_match(text: &str) -> String {
+    let folded: String = text
+        .chars()
+        .map(|c| match c {
+            '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{2032}' => '\'',
+            '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{2033}' => '"',
+            '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
+            '\u{00A0}' | '\u{202F}' => ' ',
+            c => c,
+        })
+        .flat_map(char::to_lowercase)
+        .collect();
+    folded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether `needle` occurs in `hay` (both normalised) without starting or
+/// ending inside a word: `31` must not match `2031`, `BER` not `number`.
+/// Unlike check.py, `_` counts as a word character, so that the identifier
+/// `asn1_der_decoding` is not found inside `asn1_der_decoding_element`, which
+/// a generated answer often repeats from the question.
+fn find_on_boundaries(hay: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return false;
+    }
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let check_start = word(needle.chars().next());
+    let check_end = word(needle.chars().next_back());
+    hay.match_indices(needle).any(|(i, m)| {
+        let before = hay[..i].chars().next_back();
+        let after = hay[i + m.len()..].chars().next();
+        !(check_start && word(before)) && !(check_end && word(after))
+    })
+}
+
+/// Whether `text` contains `needle` the way tests/eval/check.py's `contains()`
+/// matches: case-insensitive, typography folded, whitespace collapsed, on word
+/// boundaries; with a second chance with all whitespace removed (PDF layout and
+/// models both space things like `solve(u,-1)` differently).
+pub fn contains_fact(text: &str, needle: &str) -> bool {
+    let hay = normalise_for_match(text);
+    let n = normalise_for_match(needle);
+    if find_on_boundaries(&hay, &n) {
+        return true;
+    }
+    let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    find_on_boundaries(&squash(&hay), &squash(&n))
+}
+
+/// Whether every fact is met by at least one of its spellings.
+pub fn has_all_facts(text: &str, facts: &[Vec<String>]) -> bool {
+    !facts.is_empty()
+        && facts
+            .iter()
+            .all(|alts| alts.iter().any(|a| contains_fact(text, a)))
+}
+
+/// How one generated answer scored.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerGrade {
+    pub id: String,
+    pub kind: Option<String>,
+    pub question: String,
+    /// False for questions from `unanswerable.jsonl`.
+    pub answerable: bool,
+    pub answer: String,
+    /// The answer contains every expected fact.
+    pub facts_found: bool,
+    /// Some passage given to the model contains every fact: the ceiling for
+    /// `facts_found` with this retrieval and packing.
+    pub facts_in_passages: bool,
+    /// The answer has no words, only markers such as "[1] [2]" (a failure
+    /// seen with small models; such an answer still "cites").
+    pub markers_only: bool,
+    /// The answer cites at least one passage.
+    pub cited: bool,
+    /// A cited passage comes from a unit that answers the query (qrels score 2)
+    /// or itself contains every fact.
+    pub cited_correct: bool,
+    /// The answer is the "not in your documents" reply (from the model or
+    /// from the off-topic threshold).
+    pub said_no_answer: bool,
+    /// The model ran (false when the threshold answered without it).
+    pub model_called: bool,
+    pub passages: usize,
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    pub ms_to_first_token: f64,
+    pub tokens_per_s: f64,
+}
+
+/// Grades `answer` to `q`; `answerable` says which file the question came from.
+pub fn grade_answer(
+    set: &EvalSet,
+    q: &EvalQuery,
+    answerable: bool,
+    answer: &Answer,
+) -> AnswerGrade {
+    let facts = set.facts.get(&q.id).map(Vec::as_slice).unwrap_or(&[]);
+    let relevant = set.qrels.get(&q.id);
+    let cited_correct = answerable
+        && answer.citations.iter().any(|c| {
+            let unit = set.unit_of(&c.path, c.page);
+            relevant.and_then(|r| r.get(&unit)).is_some_and(|g| *g >= 2)
+                || has_all_facts(&c.text, facts)
+        });
+    AnswerGrade {
+        id: q.id.clone(),
+        kind: q.kind.clone(),
+        question: q.text.clone(),
+        answerable,
+        answer: answer.answer.clone(),
+        facts_found: answerable && has_all_facts(&answer.answer, facts),
+        facts_in_passages: answerable
+            && answer
+                .passages
+                .iter()
+                .any(|p| has_all_facts(&p.text, facts)),
+        markers_only: !answer.answer.chars().any(char::is_alphabetic),
+        cited: !answer.citations.is_empty(),
+        cited_correct,
+        said_no_answer: !answer.grounded,
+        model_called: answer.generated_tokens > 0 || answer.prompt_tokens > 0,
+        passages: answer.passages.len(),
+        prompt_tokens: answer.prompt_tokens,
+        generated_tokens: answer.generated_tokens,
+        ms_to_first_token: answer.ms_to_first_token,
+        tokens_per_s: answer.tokens_per_s,
+    }
+}
+
+/// Answer quality over a run: shares are in 0..=1.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerReport {
+    pub model: String,
+    pub answerable: usize,
+    pub unanswerable: usize,
+    /// Answerable questions whose answer holds every expected fact.
+    pub facts_share: f64,
+    /// Answerable questions where some packed passage held every fact.
+    pub facts_in_passages_share: f64,
+    /// Answerable questions whose answer cites a correct passage.
+    pub cited_correct_share: f64,
+    /// Answerable questions whose answer cites anything at all.
+    pub cited_share: f64,
+    /// Answerable questions answered with markers only.
+    pub markers_only_share: f64,
+    /// Answerable questions wrongly answered with "not in your documents".
+    pub false_no_answer_share: f64,
+    /// Unanswerable questions answered with "not in your documents".
+    pub no_answer_share: f64,
+    /// Means over the answers where the model ran.
+    pub mean_ms_to_first_token: f64,
+    pub mean_tokens_per_s: f64,
+    pub mean_prompt_tokens: f64,
+    pub mean_generated_tokens: f64,
+    pub grades: Vec<AnswerGrade>,
+}
+
+impl AnswerReport {
+    pub fn new(model: impl Into<String>, grades: Vec<AnswerGrade>) -> Self {
+        let share = |keep: &dyn Fn(&AnswerGrade) -> bool, of: &dyn Fn(&AnswerGrade) -> bool| {
+            let n = grades.iter().filter(|g| of(g)).count();
+            if n == 0 {
+                return 0.0;
+            }
+            grades.iter().filter(|g| of(g) && keep(g)).count() as f64 / n as f64
+        };
+        let ran: Vec<&AnswerGrade> = grades.iter().filter(|g| g.model_called).collect();
+        let mean = |f: &dyn Fn(&AnswerGrade) -> f64| {
+            if ran.is_empty() {
+                0.0
+            } else {
+                ran.iter().map(|g| f(g)).sum::<f64>() / ran.len() as f64
+            }
+        };
+        let answerable = |g: &AnswerGrade| g.answerable;
+        let unanswerable = |g: &AnswerGrade| !g.answerable;
+        AnswerReport {
+            model: model.into(),
+            answerable: grades.iter().filter(|g| g.answerable).count(),
+            unanswerable: grades.iter().filter(|g| !g.answerable).count(),
+            facts_share: share(&|g| g.facts_found, &answerable),
+            facts_in_passages_share: share(&|g| g.facts_in_passages, &answerable),
+            cited_correct_share: share(&|g| g.cited_correct, &answerable),
+            cited_share: share(&|g| g.cited, &answerable),
+            markers_only_share: share(&|g| g.markers_only, &answerable),
+            false_no_answer_share: share(&|g| g.said_no_answer, &answerable),
+            no_answer_share: share(&|g| g.said_no_answer, &unanswerable),
+            mean_ms_to_first_token: mean(&|g| g.ms_to_first_token),
+            mean_tokens_per_s: mean(&|g| g.tokens_per_s),
+            mean_prompt_tokens: mean(&|g| g.prompt_tokens as f64),
+            mean_generated_tokens: mean(&|g| g.generated_tokens as f64),
+            grades,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,5 +519,37 @@ mod tests {
         let m = score_ranking(&r, &rel(&[("u0", 1), ("u5", 1)]));
         assert_eq!(m.recall_at_5, 0.5);
         assert_eq!(m.recall_at_10, 1.0);
+    }
+
+    fn check_fact(text: &str, needle: &str, want: bool) {
+        assert_eq!(contains_fact(text, needle), want, "{needle:?} in {text:?}");
+    }
+
+    #[test]
+    fn fact_matching_follows_check_py() {
+        check_fact("The limit is 31.", "31", true);
+        check_fact("Since 2031 it is", "31", false);
+        check_fact("uses BER rules", "ber", true);
+        check_fact("a number", "BER", false);
+        check_fact("Then: solve(u, -1) again", "solve(u,-1)", true);
+        check_fact("It uses \u{201C}Override.xml\u{201D}", "Override.xml", true);
+        check_fact("a 48\u{2010}bit magic", "48-bit", true);
+        check_fact("pass -s to bzip2", "-s", true);
+        check_fact("pass -sx", "-s", false);
+        check_fact("about 1% more", "1%", true);
+        check_fact("anything", "", false);
+        check_fact("use asn1_der_decoding_element", "asn1_der_decoding", false);
+        check_fact("use asn1_der_decoding() instead", "asn1_der_decoding", true);
+    }
+
+    #[test]
+    fn all_facts_need_one_spelling_each() {
+        let facts = vec![
+            vec!["400k".to_string(), "400 KB".to_string()],
+            vec!["7600k".to_string()],
+        ];
+        assert!(has_all_facts("between 400 kb and 7600k", &facts));
+        assert!(!has_all_facts("400k only", &facts));
+        assert!(!has_all_facts("anything", &[]));
     }
 }

@@ -5,6 +5,7 @@ use cairn_engine::{CancelFlag, Engine, EngineConfig, IngestReport, OpenMode, Sea
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+mod answers;
 mod hostile;
 
 fn fixtures() -> PathBuf {
