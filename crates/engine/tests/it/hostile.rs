@@ -174,13 +174,8 @@ fn fixture_bytes(rel: &str) -> Vec<u8> {
     std::fs::read(fixtures().join(rel)).expect("fixture")
 }
 
-#[tokio::test]
-async fn hostile_folder_gives_one_outcome_per_file_and_loses_no_good_file() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let docs = std::fs::canonicalize(tmp.path())
-        .expect("canonical")
-        .join("docs");
-    std::fs::create_dir(&docs).expect("mkdir");
+/// Writes the hostile folder into `docs` (an existing, empty folder).
+fn write_corpus(docs: &Path) {
     let write = |name: &str, body: &[u8]| std::fs::write(docs.join(name), body).expect("write");
 
     for (name, body, _, _) in good_files() {
@@ -209,7 +204,7 @@ async fn hostile_folder_gives_one_outcome_per_file_and_loses_no_good_file() {
         f.write_all(b"2024-01-01 boot ok\n").expect("write");
         f.set_len(500_000_000).expect("set_len");
     }
-    std::os::unix::fs::symlink(&docs, docs.join("loop")).expect("symlink");
+    std::os::unix::fs::symlink(docs, docs.join("loop")).expect("symlink");
     let status = std::process::Command::new("mkfifo")
         .arg(docs.join("pipe.md"))
         .status()
@@ -219,6 +214,27 @@ async fn hostile_folder_gives_one_outcome_per_file_and_loses_no_good_file() {
     for name in ["vanishes.txt", "becomes-pipe.txt", "becomes-folder.txt"] {
         write(name, b"This text is replaced before it is read.\n");
     }
+}
+
+/// Writes the corpus to `$CAIRN_HOSTILE_CORPUS` and keeps it, for measuring
+/// `cairn ingest` on it (peak RSS in docs/BENCHMARKS.md, "Hostile input").
+#[test]
+#[ignore = "writes a corpus for a manual measurement"]
+fn write_hostile_corpus() {
+    let dir = std::env::var_os("CAIRN_HOSTILE_CORPUS").expect("set CAIRN_HOSTILE_CORPUS");
+    let docs = PathBuf::from(dir);
+    std::fs::create_dir_all(&docs).expect("mkdir");
+    write_corpus(&docs);
+}
+
+#[tokio::test]
+async fn hostile_folder_gives_one_outcome_per_file_and_loses_no_good_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let docs = std::fs::canonicalize(tmp.path())
+        .expect("canonical")
+        .join("docs");
+    std::fs::create_dir(&docs).expect("mkdir");
+    write_corpus(&docs);
 
     let e = engine(&tmp.path().join("data")).await;
     let sabotaged = Mutex::new(false);

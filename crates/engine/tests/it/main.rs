@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 mod answers;
 mod hostile;
+mod injection;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
