@@ -6,6 +6,8 @@
 //! - `bench search` fills a fresh index with synthetic chunks (see
 //!   `cairn_engine::bench`) and times hybrid, BM25-only and vector-only searches with
 //!   real query embeddings, reporting p50/p95/p99.
+//! - `bench during-ingest` searches an index from this process while a separate
+//!   `cairn ingest` process writes to it, and compares latency before, during and after.
 
 use crate::App;
 use anyhow::{Context, Result};
@@ -37,6 +39,20 @@ pub enum BenchCommand {
         #[arg(long)]
         index: Option<PathBuf>,
     },
+    /// Search latency while another process ingests into the same index.
+    DuringIngest {
+        /// Files or folders indexed first; the searches run against them.
+        #[arg(long, required = true)]
+        base: Vec<PathBuf>,
+        /// Files or folders a separate `cairn ingest` process adds while searches run.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(short, default_value_t = 10)]
+        k: usize,
+        /// Searches timed before and after the ingest.
+        #[arg(long, default_value_t = 100)]
+        idle_queries: usize,
+    },
 }
 
 /// Peak resident set size of this process in MiB (Linux), from /proc.
@@ -64,6 +80,12 @@ pub async fn run(app: &App, cmd: BenchCommand) -> Result<()> {
             k,
             index,
         } => search(app, chunks, queries, k, index).await,
+        BenchCommand::DuringIngest {
+            base,
+            paths,
+            k,
+            idle_queries,
+        } => during_ingest(app, base, paths, k, idle_queries).await,
     }
 }
 
@@ -198,6 +220,158 @@ async fn search(
     );
     if let Some(rss) = peak_rss_mib() {
         println!("peak RSS {rss:.0} MiB");
+    }
+    Ok(())
+}
+
+/// Questions of the kinds people ask of manuals and notes; identifiers included.
+const READER_QUERIES: &[&str] = &[
+    "how do I configure the network interface",
+    "license terms for redistribution",
+    "what does the installer do with existing partitions",
+    "asn1_der_coding",
+    "where are configuration files stored",
+    "how to report a bug",
+    "difference between stable and testing",
+    "compress files with bzip2",
+    "set up a printer",
+    "environment variables that change the behaviour",
+    "mime type detection rules",
+    "upgrade to a new release",
+];
+
+#[derive(Default)]
+struct Phase {
+    times_ms: Vec<f64>,
+    errors: Vec<String>,
+}
+
+impl Phase {
+    async fn search(&mut self, engine: &cairn_engine::Engine, q: &str, k: usize) {
+        let t = Instant::now();
+        match engine.search(q, k).await {
+            Ok(hits) => {
+                self.times_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                std::hint::black_box(hits);
+            }
+            Err(e) => self.errors.push(e.to_string()),
+        }
+    }
+
+    fn row(&mut self, name: &str) {
+        self.times_ms.sort_by(f64::total_cmp);
+        let t = &self.times_ms;
+        println!(
+            "| {:<15} | {:>5} | {:>6.1} | {:>6.1} | {:>6.1} | {:>6.1} | {:>6} |",
+            name,
+            t.len(),
+            percentile(t, 0.5),
+            percentile(t, 0.95),
+            percentile(t, 0.99),
+            t.last().copied().unwrap_or(0.0),
+            self.errors.len()
+        );
+    }
+}
+
+/// Indexes `base`, then times hybrid searches from this process before, during and
+/// after a separate `cairn ingest PATHS` process writes to the same data directory.
+/// During the ingest the reader refreshes its view once a second, as a long-running
+/// app would; refresh time is reported separately. Fails if any search failed.
+async fn during_ingest(
+    app: &App,
+    base: Vec<PathBuf>,
+    paths: Vec<PathBuf>,
+    k: usize,
+    idle_queries: usize,
+) -> Result<()> {
+    let tmp = tempfile::tempdir().context("cannot create a temporary data directory")?;
+    let dir = tmp.path().to_path_buf();
+    {
+        let writer = app.engine_at(dir.clone(), OpenMode::Write).await?;
+        let cancel: CancelFlag = Arc::default();
+        let r = writer.ingest(&base, &|_| {}, &cancel).await?;
+        eprintln!("base index: {} files, {} chunks", r.indexed, r.chunks);
+    }
+    let reader = app.engine_at(dir.clone(), OpenMode::Read).await?;
+    let queries = READER_QUERIES.iter().cycle();
+    for q in queries.clone().take(10) {
+        reader.search(q, k).await?;
+    }
+    let mut before = Phase::default();
+    for q in queries.clone().take(idle_queries) {
+        before.search(&reader, q, k).await;
+    }
+
+    let exe = std::env::current_exe().context("cannot find the cairn executable")?;
+    let t = Instant::now();
+    let mut child = std::process::Command::new(exe)
+        .arg("--data-dir")
+        .arg(&dir)
+        .arg("--models-dir")
+        .arg(&app.models_dir)
+        .arg("ingest")
+        .args(&paths)
+        .arg("--json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start the ingest process")?;
+    let mut during = Phase::default();
+    let mut refresh_ms: Vec<f64> = Vec::new();
+    let mut last_refresh = Instant::now();
+    let mut cycle = queries.clone();
+    while child.try_wait()?.is_none() {
+        if last_refresh.elapsed().as_secs_f64() >= 1.0 {
+            let r = Instant::now();
+            if let Err(e) = reader.refresh().await {
+                during.errors.push(format!("refresh: {e}"));
+            }
+            refresh_ms.push(r.elapsed().as_secs_f64() * 1000.0);
+            last_refresh = Instant::now();
+        }
+        let q = cycle.next().copied().unwrap_or("license");
+        during.search(&reader, q, k).await;
+    }
+    let ingest_s = t.elapsed().as_secs_f64();
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        anyhow::bail!("the ingest process failed");
+    }
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+
+    reader.refresh().await?;
+    let mut after = Phase::default();
+    for q in queries.take(idle_queries) {
+        after.search(&reader, q, k).await;
+    }
+    println!(
+        "ingest in another process: {} files, {} chunks in {ingest_s:.1} s; k={k}",
+        report["indexed"], report["chunks"]
+    );
+    println!("| phase           |     n | p50 ms | p95 ms | p99 ms | max ms | errors |");
+    println!("|-----------------|-------|--------|--------|--------|--------|--------|");
+    before.row("before ingest");
+    during.row("during ingest");
+    after.row("after ingest");
+    refresh_ms.sort_by(f64::total_cmp);
+    println!(
+        "reader refresh during ingest: {} times, p50 {:.1} ms, max {:.1} ms",
+        refresh_ms.len(),
+        percentile(&refresh_ms, 0.5),
+        refresh_ms.last().copied().unwrap_or(0.0)
+    );
+    let errors: Vec<&String> = before
+        .errors
+        .iter()
+        .chain(&during.errors)
+        .chain(&after.errors)
+        .collect();
+    for e in errors.iter().take(5) {
+        eprintln!("error: {e}");
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("{} searches failed", errors.len());
     }
     Ok(())
 }

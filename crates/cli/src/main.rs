@@ -255,8 +255,12 @@ async fn run(cli: Cli) -> Result<()> {
             qrels, sweep, json, ..
         } => eval(&ctx, &qrels, sweep, json).await,
         Command::Repair { json } => {
-            let engine = ctx.engine(OpenMode::Write).await?;
-            let report = engine.repair().await?;
+            let (engine, report) =
+                Engine::open_for_repair(EngineConfig::new(&ctx.data_dir), ctx.embedder()?)
+                    .await
+                    .with_context(|| {
+                        format!("cannot repair the index in {}", ctx.data_dir.display())
+                    })?;
             let stats = engine.stats().await?;
             if json {
                 println!(
@@ -274,6 +278,18 @@ async fn run(cli: Cli) -> Result<()> {
                     report.orphans_removed,
                     report.mismatched.len()
                 );
+                for p in &report.quarantined {
+                    println!("moved a damaged part aside: {}", p.display());
+                }
+                if report.catalogue_rebuilt {
+                    println!("rebuilt the catalogue from the vector store");
+                }
+                if report.keyword_index_rebuilt {
+                    println!("rebuilt the keyword index from the vector store");
+                }
+                for p in report.dropped_pending.iter().chain(&report.mismatched) {
+                    println!("dropped, ingest again to restore: {p}");
+                }
             }
             Ok(())
         }

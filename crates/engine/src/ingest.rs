@@ -424,6 +424,11 @@ impl Engine {
         removals.sort();
         removals.dedup();
         self.store.write_batch(Vec::new(), &removals).await?;
+        if !removals.is_empty() {
+            // Deletion only hides rows; removing a file must also erase its text from
+            // disk (LanceDB fragments, tantivy segments, old versions).
+            self.store.purge_deleted().await?;
+        }
         Ok(removals.len())
     }
 }

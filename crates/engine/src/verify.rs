@@ -9,14 +9,39 @@
 //!   writer runs when it opens the index, restores this.
 //!
 //! `cairn verify --json` prints the report; the crash and concurrency tests of the
-//! `cairn` binary are built on it.
+//! `cairn` binary are built on it. [`Engine::open_for_repair`] (`cairn repair`) goes
+//! further and rebuilds parts that no longer open.
 
-use crate::{Engine, Result};
+use crate::{Engine, EngineConfig, Result};
+use cairn_core::Embedder;
 pub use cairn_store::{DocCheck, OrphanCheck, VerifyReport};
+use cairn_store::{RepairReport, Store};
+use std::sync::Arc;
 
 impl Engine {
     /// Compares the three stores document by document (see the module docs).
     pub async fn verify(&self) -> Result<VerifyReport> {
         Ok(self.store.verify().await?)
+    }
+
+    /// Opens the index for writing after a deep check that rebuilds unreadable parts
+    /// (see [`Store::open_for_repair`]): what `cairn repair` runs. Unlike
+    /// [`Engine::repair`] it also copes with a catalogue, table or index that no longer
+    /// opens, for example after a power loss or a full disk.
+    pub async fn open_for_repair(
+        cfg: EngineConfig,
+        embedder: Arc<dyn Embedder>,
+    ) -> Result<(Self, RepairReport)> {
+        let (store, report) =
+            Store::open_for_repair(&cfg.data_dir, embedder.model_id(), embedder.dimension())
+                .await?;
+        Ok((
+            Engine {
+                cfg,
+                embedder,
+                store,
+            },
+            report,
+        ))
     }
 }

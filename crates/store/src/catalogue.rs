@@ -66,7 +66,7 @@ impl Catalogue {
                 let parsed: CatalogueFile =
                     serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
                         path: file.to_path_buf(),
-                        reason: e.to_string(),
+                        reason: format!("{e} (a repair rebuilds it from the vector store)"),
                     })?;
                 if parsed.version != VERSION {
                     return Err(StoreError::Corrupt {

@@ -197,6 +197,42 @@ impl KeywordIndex {
         self.reload()
     }
 
+    /// Merges away every segment that holds deleted chunks and deletes unused files, so
+    /// the stored text of removed documents is gone from disk, not only hidden.
+    pub fn purge_deleted(&self) -> Result<()> {
+        let with_deletes: Vec<tantivy::index::SegmentId> = self
+            .reader
+            .searcher()
+            .segment_readers()
+            .iter()
+            .filter(|s| s.num_deleted_docs() > 0)
+            .map(|s| s.segment_id())
+            .collect();
+        self.with_writer(|w, _| {
+            if !with_deletes.is_empty() {
+                w.merge(&with_deletes).wait().map_err(tantivy_err)?;
+            }
+            w.garbage_collect_files().wait().map_err(tantivy_err)?;
+            Ok(())
+        })?;
+        self.reload()
+    }
+
+    /// Reads every posting list of the id fields and every stored document, so damaged
+    /// segment files are found now rather than during a search (used by repair).
+    pub fn check_readable(&self) -> Result<()> {
+        self.doc_counts()?;
+        self.duplicate_chunk_ids()?;
+        let searcher = self.reader.searcher();
+        for seg in searcher.segment_readers() {
+            let store = seg.get_store_reader(1).map_err(|e| tantivy_err(e.into()))?;
+            for doc in store.iter::<TantivyDocument>(seg.alive_bitset()) {
+                doc.map_err(tantivy_err)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Picks up commits made by this or another process.
     pub fn reload(&self) -> Result<()> {
         self.reader.reload().map_err(tantivy_err)

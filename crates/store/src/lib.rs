@@ -118,20 +118,35 @@ pub struct DocWrite {
     pub vectors: Vec<Vec<f32>>,
 }
 
-/// What [`Store::repair`] found and fixed.
+/// What [`Store::repair`] and [`Store::open_for_repair`] found and fixed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RepairReport {
     /// Documents whose write had not completed; they will be re-indexed by the next ingest.
     pub dropped_pending: Vec<String>,
     /// Document ids found in a store but unknown to the catalogue.
     pub orphans_removed: usize,
-    /// Documents whose chunk counts disagreed between the stores.
+    /// Documents whose chunk counts disagreed between the stores. They were dropped
+    /// from the index; ingesting them again restores them.
     pub mismatched: Vec<String>,
+    /// Damaged files or folders moved aside (renamed with a `.damaged-<ms>` suffix,
+    /// never read again) before rebuilding.
+    pub quarantined: Vec<PathBuf>,
+    /// The catalogue could not be read and was rebuilt from the vector store's rows.
+    pub catalogue_rebuilt: bool,
+    /// The keyword index could not be read and was rebuilt from the vector store's rows.
+    pub keyword_index_rebuilt: bool,
+    /// The vector store could not be read and was emptied; its documents are listed
+    /// in `mismatched` and must be ingested again (vectors cannot be rebuilt without
+    /// the embedding model).
+    pub vector_store_reset: bool,
 }
 
 impl RepairReport {
     pub fn is_clean(&self) -> bool {
-        self.dropped_pending.is_empty() && self.orphans_removed == 0 && self.mismatched.is_empty()
+        self.dropped_pending.is_empty()
+            && self.orphans_removed == 0
+            && self.mismatched.is_empty()
+            && self.quarantined.is_empty()
     }
 }
 
@@ -239,6 +254,90 @@ impl Store {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Opens the index for writing like [`Store::open`], but first checks every part
+    /// deeply and rebuilds what cannot be read, as far as the data allows:
+    /// - an unreadable LanceDB table is moved aside and replaced by an empty one (its
+    ///   documents must be ingested again: vectors need the embedding model);
+    /// - an unreadable catalogue is moved aside and rebuilt from the LanceDB rows (paths
+    ///   and chunk counts; the next ingest re-hashes those files and refreshes them);
+    /// - an unreadable tantivy index is moved aside and rebuilt from the LanceDB rows,
+    ///   which hold every chunk's text and position.
+    ///
+    /// Then the stores are compared document by document, whatever the marker says.
+    /// Errors that a rebuild cannot fix (lock held, wrong model, I/O) are returned.
+    pub async fn open_for_repair(
+        dir: &Path,
+        model_id: &str,
+        dim: usize,
+    ) -> Result<(Self, RepairReport)> {
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let lock = acquire_lock(&dir.join("LOCK"))?;
+        check_meta(dir, model_id, dim, OpenMode::Write)?;
+        let mut report = RepairReport::default();
+
+        let lance_dir = dir.join("lance");
+        let vectors = match open_readable_vectors(&lance_dir, dim).await {
+            Ok(v) => v,
+            Err(e @ StoreError::DimensionMismatch { .. }) => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "the vector store is unreadable; resetting it");
+                report.quarantined.push(quarantine(&lance_dir)?);
+                report.vector_store_reset = true;
+                vector::VectorTable::open(&lance_dir, dim).await?
+            }
+        };
+
+        let cat_path = dir.join("catalogue.json");
+        let catalogue = match Catalogue::load(&cat_path) {
+            Ok(c) => c,
+            Err(StoreError::Corrupt { reason, .. }) => {
+                tracing::warn!(%reason, "the catalogue is unreadable; rebuilding it");
+                report.quarantined.push(quarantine(&cat_path)?);
+                report.catalogue_rebuilt = true;
+                let mut c = Catalogue::load(&cat_path)?;
+                for entry in vectors.catalogue_entries(now_ms()).await? {
+                    c.upsert(entry);
+                }
+                c.save()?;
+                c
+            }
+            Err(e) => return Err(e),
+        };
+
+        let kw_dir = dir.join("tantivy");
+        let keywords = match keyword::KeywordIndex::open(&kw_dir).and_then(|k| {
+            k.check_readable()?;
+            Ok(k)
+        }) {
+            Ok(k) => k,
+            Err(e @ StoreError::Busy { .. }) => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "the keyword index is unreadable; rebuilding it");
+                if kw_dir.exists() {
+                    report.quarantined.push(quarantine(&kw_dir)?);
+                }
+                report.keyword_index_rebuilt = true;
+                let k = keyword::KeywordIndex::open(&kw_dir)?;
+                k.add(&vectors.all_chunks().await?)?;
+                k.commit()?;
+                k
+            }
+        };
+
+        let store = Store {
+            dir: dir.to_path_buf(),
+            vectors,
+            keywords,
+            catalogue: RwLock::new(catalogue),
+            _lock: Some(lock),
+        };
+        let found = store.repair_inner(true).await?;
+        report.dropped_pending = found.dropped_pending;
+        report.orphans_removed = found.orphans_removed;
+        report.mismatched = found.mismatched;
+        Ok((store, report))
     }
 
     fn dirty_marker(&self) -> PathBuf {
@@ -350,6 +449,11 @@ impl Store {
     /// write. Cheap when nothing is wrong: a full comparison only runs when the dirty
     /// marker exists or the total counts disagree.
     pub async fn repair(&self) -> Result<RepairReport> {
+        self.repair_inner(false).await
+    }
+
+    /// `full`: compare document by document even when nothing suggests a problem.
+    async fn repair_inner(&self, full: bool) -> Result<RepairReport> {
         let mut report = RepairReport::default();
         let marker = self.dirty_marker();
         let stats = self.stats().await?;
@@ -359,7 +463,7 @@ impl Store {
             .cat_read()
             .iter()
             .any(|e| e.status == DocStatus::Pending);
-        if !marker.exists() && counts_agree && !has_pending {
+        if !full && !marker.exists() && counts_agree && !has_pending {
             return Ok(report);
         }
         let in_vectors = self.vectors.doc_counts().await?;
@@ -506,6 +610,16 @@ impl Store {
         Ok(())
     }
 
+    /// Physically removes what deletions only hid: rewrites LanceDB fragments and
+    /// tantivy segments that still hold deleted chunks and deletes old versions and
+    /// unused files. Called after the user removes documents, so "remove" means gone
+    /// from disk. Only call this while holding the write lock.
+    pub async fn purge_deleted(&self) -> Result<()> {
+        self.vectors.purge_deleted().await?;
+        self.keywords.purge_deleted()?;
+        Ok(())
+    }
+
     /// Post-ingest upkeep: vector index maintenance, compaction, old-version pruning.
     pub async fn optimize(&self) -> Result<()> {
         self.vectors.compact().await?;
@@ -581,4 +695,28 @@ fn check_meta(dir: &Path, model_id: &str, dim: usize, mode: OpenMode) -> Result<
         }
         Err(e) => Err(io_err(&path, e)),
     }
+}
+
+/// Opens the LanceDB table and reads all of it, so a damaged data file shows up here
+/// rather than in the middle of a search.
+async fn open_readable_vectors(dir: &Path, dim: usize) -> Result<vector::VectorTable> {
+    let v = vector::VectorTable::open(dir, dim).await?;
+    v.check_readable().await?;
+    Ok(v)
+}
+
+/// Renames a damaged file or folder to `<name>.damaged-<ms>` and returns the new path.
+fn quarantine(path: &Path) -> Result<PathBuf> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".damaged-{}", now_ms()));
+    let to = path.with_file_name(name);
+    std::fs::rename(path, &to).map_err(|e| io_err(path, e))?;
+    Ok(to)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

@@ -227,6 +227,74 @@ impl VectorTable {
         })
     }
 
+    /// Reads every column of every row, vectors included, so a damaged data file is
+    /// found now rather than in the middle of a search (used by repair).
+    pub async fn check_readable(&self) -> Result<()> {
+        let mut stream = self.table.query().execute().await.map_err(lance_err)?;
+        while let Some(batch) = stream.try_next().await.map_err(lance_err)? {
+            std::hint::black_box(batch.num_rows());
+        }
+        Ok(())
+    }
+
+    /// Catalogue entries reconstructed from the rows, for a catalogue that was lost:
+    /// path, id, chunk count and page count are known; hash, size and mtime are not, so
+    /// they are left empty and the next ingest re-reads and refreshes those files.
+    pub async fn catalogue_entries(&self, now_ms: i64) -> Result<Vec<crate::DocEntry>> {
+        let mut stream = self
+            .table
+            .query()
+            .select(Select::columns(&["doc_id", "path", "page"]))
+            .execute()
+            .await
+            .map_err(lance_err)?;
+        let mut docs: HashMap<String, crate::DocEntry> = HashMap::new();
+        while let Some(batch) = stream.try_next().await.map_err(lance_err)? {
+            let ids = string_col(&batch, "doc_id")?;
+            let paths = string_col(&batch, "path")?;
+            let pages = u32_col(&batch, "page")?;
+            for i in 0..batch.num_rows() {
+                let e = docs
+                    .entry(ids.value(i).to_string())
+                    .or_insert_with(|| crate::DocEntry {
+                        path: paths.value(i).to_string(),
+                        doc_id: ids.value(i).to_string(),
+                        content_hash: String::new(),
+                        size: 0,
+                        mtime_ms: 0,
+                        format: "unknown".into(),
+                        pages: 1,
+                        chunks: 0,
+                        status: crate::DocStatus::Indexed,
+                        indexed_at_ms: now_ms,
+                    });
+                e.chunks += 1;
+                if !pages.is_null(i) {
+                    e.pages = e.pages.max(pages.value(i));
+                }
+            }
+        }
+        Ok(docs.into_values().collect())
+    }
+
+    /// Every chunk's payload without its vector, to rebuild the keyword index.
+    pub async fn all_chunks(&self) -> Result<Vec<StoredChunk>> {
+        let mut stream = self
+            .table
+            .query()
+            .select(Select::columns(&[
+                "chunk_id", "doc_id", "path", "ordinal", "page", "start", "end", "heading", "text",
+            ]))
+            .execute()
+            .await
+            .map_err(lance_err)?;
+        let mut out = Vec::new();
+        while let Some(batch) = stream.try_next().await.map_err(lance_err)? {
+            out.extend(chunks_of(&batch)?);
+        }
+        Ok(out)
+    }
+
     /// Nearest chunks to `query` by cosine similarity, best first.
     pub async fn search(&self, query: &[f32], limit: usize) -> Result<Vec<(StoredChunk, f32)>> {
         if query.len() != self.dim {
@@ -250,34 +318,12 @@ impl VectorTable {
             .map_err(lance_err)?;
         let mut out = Vec::with_capacity(limit);
         while let Some(batch) = stream.try_next().await.map_err(lance_err)? {
-            let chunk_id = string_col(&batch, "chunk_id")?;
-            let doc_id = string_col(&batch, "doc_id")?;
-            let path = string_col(&batch, "path")?;
-            let heading = string_col(&batch, "heading")?;
-            let text = string_col(&batch, "text")?;
-            let ordinal = u32_col(&batch, "ordinal")?;
-            let page = u32_col(&batch, "page")?;
-            let start = u32_col(&batch, "start")?;
-            let end = u32_col(&batch, "end")?;
             let dist = batch
                 .column_by_name("_distance")
                 .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
                 .ok_or_else(|| StoreError::Vector("missing _distance column".into()))?;
-            for i in 0..batch.num_rows() {
-                out.push((
-                    StoredChunk {
-                        chunk_id: chunk_id.value(i).to_string(),
-                        doc_id: doc_id.value(i).to_string(),
-                        path: path.value(i).to_string(),
-                        ordinal: ordinal.value(i),
-                        page: (!page.is_null(i)).then(|| page.value(i)),
-                        start: start.value(i) as usize,
-                        end: end.value(i) as usize,
-                        heading: heading.value(i).to_string(),
-                        text: text.value(i).to_string(),
-                    },
-                    1.0 - dist.value(i),
-                ));
+            for (i, chunk) in chunks_of(&batch)?.into_iter().enumerate() {
+                out.push((chunk, 1.0 - dist.value(i)));
             }
         }
         out.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -325,6 +371,30 @@ impl VectorTable {
             })
             .await
             .map_err(lance_err)?;
+        self.prune().await
+    }
+}
+
+impl VectorTable {
+    /// Rewrites every fragment that holds deleted rows and drops old versions, so the
+    /// text and vectors of removed documents are gone from disk, not only hidden.
+    /// Costs a rewrite of the affected fragments; used when a user removes documents.
+    pub async fn purge_deleted(&self) -> Result<()> {
+        self.table
+            .optimize(OptimizeAction::Compact {
+                options: lancedb::table::CompactionOptions {
+                    // Zero: materialize deletions in every fragment that has any.
+                    materialize_deletions_threshold: 0.0,
+                    ..Default::default()
+                },
+                remap_options: None,
+            })
+            .await
+            .map_err(lance_err)?;
+        self.prune().await
+    }
+
+    async fn prune(&self) -> Result<()> {
         self.table
             .optimize(OptimizeAction::Prune {
                 older_than: Some(lancedb::table::Duration::zero()),
@@ -335,6 +405,32 @@ impl VectorTable {
             .map_err(lance_err)?;
         Ok(())
     }
+}
+
+/// The chunk payload of every row of a batch that selected all payload columns.
+fn chunks_of(batch: &RecordBatch) -> Result<Vec<StoredChunk>> {
+    let chunk_id = string_col(batch, "chunk_id")?;
+    let doc_id = string_col(batch, "doc_id")?;
+    let path = string_col(batch, "path")?;
+    let heading = string_col(batch, "heading")?;
+    let text = string_col(batch, "text")?;
+    let ordinal = u32_col(batch, "ordinal")?;
+    let page = u32_col(batch, "page")?;
+    let start = u32_col(batch, "start")?;
+    let end = u32_col(batch, "end")?;
+    Ok((0..batch.num_rows())
+        .map(|i| StoredChunk {
+            chunk_id: chunk_id.value(i).to_string(),
+            doc_id: doc_id.value(i).to_string(),
+            path: path.value(i).to_string(),
+            ordinal: ordinal.value(i),
+            page: (!page.is_null(i)).then(|| page.value(i)),
+            start: start.value(i) as usize,
+            end: end.value(i) as usize,
+            heading: heading.value(i).to_string(),
+            text: text.value(i).to_string(),
+        })
+        .collect())
 }
 
 fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
