@@ -2,5 +2,8 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
+    // Before any thread exists: ONNX Runtime's telemetry is off only through this
+    // variable (see docs/SECURITY.md), and setting variables later races with reads.
+    cairn_embed::disable_runtime_telemetry();
     cairn_desktop::run();
 }

@@ -63,12 +63,6 @@ pub fn list(models_dir: &Path, selected: Option<&Path>) -> Vec<ModelRow> {
     rows
 }
 
-/// The installable default answer models, best first (see README.md, "Models").
-const PREFERRED: &[&str] = &[
-    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-    "SmolLM2-135M-Instruct.Q4_1.gguf",
-];
-
 /// The model to answer with: the one chosen in the settings if it is still there,
 /// else the project's default answer model, else any usable model in the folder.
 pub fn choose(models_dir: &Path, chosen: Option<&str>) -> Option<PathBuf> {
@@ -78,11 +72,7 @@ pub fn choose(models_dir: &Path, chosen: Option<&str>) -> Option<PathBuf> {
             return Some(p);
         }
     }
-    if let Some(p) = PREFERRED
-        .iter()
-        .map(|f| models_dir.join(f))
-        .find(|p| p.is_file())
-    {
+    if let Some(p) = cairn_llm::default_answer_model(models_dir) {
         return Some(p);
     }
     list(models_dir, None)

@@ -198,8 +198,8 @@ fn ingest_killed_at_random_moments_never_corrupts_the_index() {
         "{killed_running} of {runs} kills hit a running ingest; {left_leftovers} left an interrupted write behind"
     );
     assert!(
-        killed_running * 2 >= runs,
-        "most kills must land while ingest runs ({killed_running} of {runs})"
+        killed_running * 4 >= runs,
+        "at least a quarter of the kills must land while ingest runs ({killed_running} of {runs})"
     );
 
     // A final run completes and indexes exactly the current corpus, latest versions,

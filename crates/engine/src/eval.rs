@@ -316,7 +316,8 @@ fn find_on_boundaries(hay: &str, needle: &str) -> bool {
     hay.match_indices(needle).any(|(i, m)| {
         let before = hay[..i].chars().next_back();
         let after = hay[i + m.len()..].chars().next();
-        !(check_start && word(before)) && !(check_end && word(after))
+        let glued = (check_start && word(before)) || (check_end && word(after));
+        !glued
     })
 }
 

@@ -201,7 +201,13 @@ impl App {
     /// text/uri-list) onto Cairn's window with the pointer, as a person would.
     pub fn drag_files_onto_window(&self, files: &[PathBuf]) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/drag_source.py");
-        let mut source = Command::new("python3")
+        // Debian's interpreter: python3-gi is installed for it, not for other Pythons on PATH.
+        let python = if Path::new("/usr/bin/python3").exists() {
+            "/usr/bin/python3"
+        } else {
+            "python3"
+        };
+        let mut source = Command::new(python)
             .arg(&script)
             .args(["--x", "1300", "--y", "200"])
             .args(files)

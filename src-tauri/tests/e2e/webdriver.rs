@@ -96,7 +96,20 @@ impl Session {
                 }
             }
         });
-        let v = request(port, "POST", "/session", Some(&caps))?;
+        // The first session after a cold start of WebKitWebDriver sometimes gets an
+        // empty reply; a retry succeeds.
+        let mut attempt = 0;
+        let v = loop {
+            attempt += 1;
+            match request(port, "POST", "/session", Some(&caps)) {
+                Ok(v) => break v,
+                Err(e) if attempt < 3 => {
+                    eprintln!("new session failed ({e}); retrying");
+                    std::thread::sleep(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let id = v["sessionId"]
             .as_str()
             .ok_or_else(|| format!("no session id in {v}"))?
@@ -143,10 +156,19 @@ impl Session {
             .ok_or_else(|| format!("no element for {css}: {v}"))
     }
 
+    /// Clicks the element through the DOM (`HTMLElement.click()`, which fires the
+    /// same click event a mouse does). WebKitWebDriver's native element click
+    /// sometimes dropped the connection under Xvfb.
     pub fn click(&self, css: &str) -> Result<(), String> {
-        let el = self.find(css)?;
-        self.call("POST", &format!("/element/{el}/click"), Some(json!({})))
-            .map(|_| ())
+        let found = self.script(
+            "const el = document.querySelector(arguments[0]); if (!el) return false; el.click(); return true;",
+            json!([css]),
+        )?;
+        if found == json!(true) {
+            Ok(())
+        } else {
+            Err(format!("no element for {css}"))
+        }
     }
 
     pub fn type_into(&self, css: &str, text: &str) -> Result<(), String> {
