@@ -1,7 +1,7 @@
 //! The window's layout, shared state and the subscriptions to shell events.
 
 use crate::{api, chat, library, settings, source};
-use cairn_ipc::view::{duration, eta_ms, file_name};
+use cairn_ipc::view::{count, duration, eta_ms, file_name};
 use cairn_ipc::{
     events, AppStatus, ChatTurn, DocumentRow, FileOutcome, FileProblem, IngestEvent, IngestSummary,
     LibraryChanged, ModelState, Settings, Theme,
@@ -303,7 +303,7 @@ fn Sidebar() -> impl IntoView {
             <div class="side-status">
                 <div data-testid="doc-count">{move || {
                     let st = s.status.get();
-                    format!("{} documents · {} passages", st.documents, st.chunks)
+                    format!("{} · {}", count(st.documents, "document", "documents"), count(st.chunks, "passage", "passages"))
                 }}</div>
                 <div class="model-state">{move || match s.status.get().model {
                     ModelState::Missing => "No answer model installed".to_string(),
@@ -358,8 +358,9 @@ fn IngestPanel() -> impl IntoView {
             "Indexing cancelled; what was finished is kept.".to_string()
         } else if let Some(sum) = &v.summary {
             let mut parts = vec![format!(
-                "Indexed {} files ({} passages)",
-                sum.indexed, sum.chunks
+                "Indexed {} ({})",
+                count(sum.indexed, "file", "files"),
+                count(sum.chunks, "passage", "passages")
             )];
             if sum.unchanged > 0 {
                 parts.push(format!("{} unchanged", sum.unchanged));
@@ -408,7 +409,7 @@ fn IngestPanel() -> impl IntoView {
                     </ul>
                 })}
                 {(!skipped.is_empty()).then(|| view! {
-                    <details class="skipped"><summary>{format!("{} files skipped", skipped.len())}</summary>
+                    <details class="skipped"><summary>{format!("{} skipped", count(skipped.len(), "file", "files"))}</summary>
                         <ul class="problems">
                             {skipped.iter().map(|f| view! {
                                 <li><span class="file" title=f.path.clone()>{file_name(&f.path).to_string()}</span>

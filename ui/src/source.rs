@@ -85,7 +85,7 @@ pub fn SourcePane() -> impl IntoView {
                             </div>
                             <div class="source-sub" data-testid="source-page">{page.clone()}</div>
                         </div>
-                        <button class="link" title="Close (Esc)" on:click=move |_| s.source.set(None)>"Close"</button>
+                        <button class="link" title="Close (Esc)" data-testid="source-close" on:click=move |_| s.source.set(None)>"Close"</button>
                     </header>
                     <div class="source-body">{body}</div>
                     <footer>

@@ -281,6 +281,9 @@ async fn run(cli: Cli) -> Result<()> {
                 for p in &report.quarantined {
                     println!("moved a damaged part aside: {}", p.display());
                 }
+                if report.meta_rewritten {
+                    println!("wrote meta.json again for the configured embedding model");
+                }
                 if report.catalogue_rebuilt {
                     println!("rebuilt the catalogue from the vector store");
                 }

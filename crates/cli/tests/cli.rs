@@ -1,36 +1,9 @@
 //! The `cairn` command-line contract: flags, JSON shapes and exit codes, exercised by
 //! running the real binary on the fixture documents with the real model.
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
-
-fn cairn(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run cairn")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "cairn failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
+use common::{cairn, fixtures, ok_json};
 
 #[test]
 fn ingest_search_docs_remove_speak_the_documented_json() {
@@ -41,7 +14,10 @@ fn ingest_search_docs_remove_speak_the_documented_json() {
     let docs_s = docs.to_str().expect("utf-8 path");
     let bad_s = bad.to_str().expect("utf-8 path");
 
-    let report = json_of(&cairn(&data, &["ingest", docs_s, bad_s, "--json"]));
+    let report = ok_json(
+        &cairn(&data, &["ingest", docs_s, bad_s, "--json"]),
+        "ingest",
+    );
     for key in ["indexed", "unchanged", "removed", "failed"] {
         assert!(report.get(key).is_some(), "missing {key}: {report}");
     }
@@ -52,13 +28,16 @@ fn ingest_search_docs_remove_speak_the_documented_json() {
         assert!(f["path"].is_string() && f["error"].is_string(), "{f}");
     }
 
-    let again = json_of(&cairn(&data, &["ingest", docs_s, "--json"]));
+    let again = ok_json(&cairn(&data, &["ingest", docs_s, "--json"]), "ingest");
     assert_eq!(again["indexed"], 0, "{again}");
 
-    let hits = json_of(&cairn(
-        &data,
-        &["search", "glaciers carve fjords", "-k", "3", "--json"],
-    ));
+    let hits = ok_json(
+        &cairn(
+            &data,
+            &["search", "glaciers carve fjords", "-k", "3", "--json"],
+        ),
+        "search",
+    );
     let hits = hits.as_array().expect("array");
     assert!(!hits.is_empty() && hits.len() <= 3);
     let top = &hits[0];
@@ -77,27 +56,30 @@ fn ingest_search_docs_remove_speak_the_documented_json() {
     assert!(top["path"].as_str().expect("path").ends_with("guide.pdf"));
     assert_eq!(top["page"], 4);
     // Non-PDF hits have a null page.
-    let md = json_of(&cairn(
-        &data,
-        &[
-            "search",
-            "straw mulch strawberries slugs",
-            "-k",
-            "1",
-            "--json",
-        ],
-    ));
+    let md = ok_json(
+        &cairn(
+            &data,
+            &[
+                "search",
+                "straw mulch strawberries slugs",
+                "-k",
+                "1",
+                "--json",
+            ],
+        ),
+        "cairn",
+    );
     assert!(md[0]["path"].as_str().expect("path").ends_with("notes.md"));
     assert!(md[0]["page"].is_null());
 
-    let listed = json_of(&cairn(&data, &["docs", "--json"]));
+    let listed = ok_json(&cairn(&data, &["docs", "--json"]), "docs");
     assert!(listed.as_array().expect("array").len() >= 8);
 
     let guide = docs.join("guide.pdf");
-    let removed = json_of(&cairn(
-        &data,
-        &["remove", guide.to_str().expect("utf-8"), "--json"],
-    ));
+    let removed = ok_json(
+        &cairn(&data, &["remove", guide.to_str().expect("utf-8"), "--json"]),
+        "remove",
+    );
     assert_eq!(removed["removed"], 1);
 }
 

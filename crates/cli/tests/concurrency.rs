@@ -4,33 +4,12 @@
 //! Search latency during ingest is measured by `cairn bench during-ingest`
 //! (docs/BENCHMARKS.md), not here.
 
-use serde_json::Value;
+mod common;
+
+use common::{cairn, cairn_cmd, ok_json, stdout_json, verify};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn cairn(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run cairn")
-}
-
-fn json_of(out: &Output, what: &str) -> Value {
-    assert!(
-        out.status.success(),
-        "{what} failed during the ingest: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{what}: stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
 
 const WORDS: &[&str] = &[
     "harbour", "lantern", "meadow", "orchard", "river", "saddle", "thicket", "valley", "willow",
@@ -68,14 +47,11 @@ fn writers_are_refused_with_the_pid_and_readers_keep_working_during_ingest() {
     .expect("write");
     let sentinel_s = sentinel_dir.to_str().expect("utf-8");
     let out = cairn(&data, &["ingest", sentinel_s, "--json"]);
-    assert_eq!(json_of(&out, "first ingest")["indexed"], 1);
+    assert_eq!(ok_json(&out, "first ingest")["indexed"], 1);
 
     let big = tmp.path().join("big");
     corpus(&big, 96);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("ingest")
+    let mut child = cairn_cmd(&data, &["ingest"])
         .arg(&big)
         .args(["--json", "--batch-chunks", "8"])
         .stdout(Stdio::piped())
@@ -124,7 +100,7 @@ fn writers_are_refused_with_the_pid_and_readers_keep_working_during_ingest() {
     // Readers work the whole time, and only complete documents are ever visible.
     let mut searches = 0;
     while child.try_wait().expect("try_wait").is_none() {
-        let hits = json_of(
+        let hits = ok_json(
             &cairn(
                 &data,
                 &[
@@ -143,7 +119,7 @@ fn writers_are_refused_with_the_pid_and_readers_keep_working_during_ingest() {
                 .is_some_and(|p| p.ends_with("lighthouse.md")),
             "the document indexed before the ingest must stay findable: {hits}"
         );
-        let hits = json_of(
+        let hits = ok_json(
             &cairn(
                 &data,
                 &["search", "osprey nests by the estuary", "-k", "5", "--json"],
@@ -154,7 +130,7 @@ fn writers_are_refused_with_the_pid_and_readers_keep_working_during_ingest() {
             let path = PathBuf::from(h["path"].as_str().expect("path"));
             assert!(path.exists(), "hit for a file that does not exist: {h}");
         }
-        let report = json_of_verify(&data);
+        let report = verify(&data);
         assert_eq!(
             report["visible_consistent"], true,
             "a reader saw a partly written document: {report}"
@@ -163,7 +139,7 @@ fn writers_are_refused_with_the_pid_and_readers_keep_working_during_ingest() {
     }
     let out = child.wait_with_output().expect("ingest output");
     assert!(out.status.success(), "the ingest itself failed");
-    let report: Value = serde_json::from_slice(&out.stdout).expect("ingest json");
+    let report = stdout_json(&out, "ingest");
     assert_eq!(report["indexed"], 96, "{report}");
     assert!(
         searches >= 2,
@@ -171,18 +147,7 @@ fn writers_are_refused_with_the_pid_and_readers_keep_working_during_ingest() {
     );
     eprintln!("{searches} reader rounds (2 searches + verify) ran during the ingest");
 
-    let end = json_of_verify(&data);
+    let end = verify(&data);
     assert_eq!(end["consistent"], true, "{end}");
     assert_eq!(end["report"]["stats"]["documents"], 97);
-}
-
-/// `cairn verify --json` tolerates an unfinished write (exit 1) but must print a report.
-fn json_of_verify(data: &Path) -> Value {
-    let out = cairn(data, &["verify", "--json"]);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "verify printed no report ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }

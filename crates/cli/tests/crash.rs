@@ -6,10 +6,21 @@
 //!
 //! `CAIRN_CRASH_SEED` and `CAIRN_CRASH_RUNS` override the seed and the number of kills.
 
+mod common;
+
+use common::{cairn, cairn_cmd, no_panic, stdout_json, verify};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The tests here each run `cairn` binaries that use both cores; run in parallel they
+/// would slow one another unevenly, and the kill test times its window on one run.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// xorshift64*: a few lines of seeded randomness, so a failing seed replays exactly.
 struct Rng(u64);
@@ -58,48 +69,15 @@ fn write_file(dir: &Path, n: usize, version: usize, rng: &mut Rng) {
     std::fs::write(dir.join(format!("note{n:03}.md")), text).expect("write corpus file");
 }
 
-fn cairn(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run cairn")
-}
-
-fn stdout_json(out: &Output, what: &str) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{what}: stdout is not JSON ({e}); stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn no_panic(out: &Output, what: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "{what} panicked: {err}");
-}
-
-/// `cairn verify --json`; the report is printed whether or not the index is consistent.
-fn verify(data: &Path) -> Value {
-    let out = cairn(data, &["verify", "--json"]);
-    no_panic(&out, "verify");
-    stdout_json(&out, "verify")
-}
-
 fn ingest_cmd(data: &Path, corpus: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    c.arg("--data-dir")
-        .arg(data)
-        .arg("ingest")
-        .arg(corpus)
-        .args(["--json", "--batch-chunks", "4"]);
+    let mut c = cairn_cmd(data, &["ingest"]);
+    c.arg(corpus).args(["--json", "--batch-chunks", "4"]);
     c
 }
 
 #[test]
 fn ingest_killed_at_random_moments_never_corrupts_the_index() {
+    let _serial = serial();
     let seed: u64 = std::env::var("CAIRN_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -139,7 +117,7 @@ fn ingest_killed_at_random_moments_never_corrupts_the_index() {
         full.as_secs_f64(),
         reference["chunks"]
     );
-    let window_ms = (full.as_millis() as u64 * 11 / 10).max(500);
+    let mut window_ms = (full.as_millis() as u64 * 11 / 10).max(500);
 
     let (mut killed_running, mut left_leftovers) = (0usize, 0usize);
     for run in 0..runs {
@@ -155,6 +133,11 @@ fn ingest_killed_at_random_moments_never_corrupts_the_index() {
         let _ = child.kill();
         let _ = child.wait();
         killed_running += usize::from(still_running);
+        if !still_running {
+            // The ingest finished before the kill: runs are quicker than the reference
+            // was, so later kills aim within what this run took.
+            window_ms = (delay.as_millis() as u64).saturating_sub(100).max(300);
+        }
 
         // The index opens for reading, and what readers see is exact.
         let before = verify(&data);
@@ -198,8 +181,8 @@ fn ingest_killed_at_random_moments_never_corrupts_the_index() {
         "{killed_running} of {runs} kills hit a running ingest; {left_leftovers} left an interrupted write behind"
     );
     assert!(
-        killed_running * 4 >= runs,
-        "at least a quarter of the kills must land while ingest runs ({killed_running} of {runs})"
+        killed_running * 2 >= runs,
+        "at least half of the kills must land while ingest runs ({killed_running} of {runs})"
     );
 
     // A final run completes and indexes exactly the current corpus, latest versions,
@@ -327,6 +310,7 @@ fn bm25_top(data: &Path, query: &str) -> Option<String> {
 
 #[test]
 fn a_truncated_catalogue_is_rebuilt_from_the_vector_store() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().expect("tempdir");
     let (corpus, data) = small_index(tmp.path());
     truncate_half(&data.join("catalogue.json"));
@@ -352,7 +336,44 @@ fn a_truncated_catalogue_is_rebuilt_from_the_vector_store() {
 }
 
 #[test]
+fn a_truncated_meta_file_is_written_again_and_nothing_is_lost() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_corpus, data) = small_index(tmp.path());
+    truncate_half(&data.join("meta.json"));
+    search_fails_clearly(&data, "meta.json");
+
+    let repair = repair_json(&data);
+    assert_eq!(repair["meta_rewritten"], true, "{repair}");
+    assert_eq!(repair["quarantined"].as_array().map(Vec::len), Some(1));
+    assert_eq!(repair["mismatched"], serde_json::json!([]), "{repair}");
+    let report = verify(&data);
+    assert_eq!(report["consistent"], true, "{report}");
+    assert_eq!(report["report"]["stats"]["documents"], 6);
+    assert!(bm25_top(&data, "codeword3").is_some_and(|p| p.ends_with("n3.md")));
+    // The vector side answers too: the rewritten meta names the model that built it.
+    let out = cairn(
+        &data,
+        &[
+            "search",
+            "codeword3",
+            "--mode",
+            "vector",
+            "-k",
+            "1",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn truncated_vector_data_is_reset_and_its_documents_listed_for_reingest() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().expect("tempdir");
     let (corpus, data) = small_index(tmp.path());
     let newest = std::fs::read_dir(data.join("lance/chunks.lance/data"))
@@ -386,6 +407,7 @@ fn truncated_vector_data_is_reset_and_its_documents_listed_for_reingest() {
 
 #[test]
 fn a_truncated_keyword_index_is_rebuilt_from_the_vector_store() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().expect("tempdir");
     let (_corpus, data) = small_index(tmp.path());
     truncate_half(&data.join("tantivy/meta.json"));

@@ -9,13 +9,12 @@
 //! it skipped, unless `CAIRN_REQUIRE_SANDBOX=1` (set by `.ci/run`), which makes a
 //! missing sandbox a failure.
 
+mod common;
+
+use common::fixtures;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
 
 /// The installed models, resolved before the test replaces `HOME`.
 fn models_dir() -> PathBuf {

@@ -153,6 +153,15 @@ pub fn file_name(path: &str) -> &str {
     path.rsplit(['/', '\\']).next().unwrap_or(path)
 }
 
+/// "1 file", "2 files": a count with its noun, singular or plural.
+pub fn count(n: usize, singular: &str, plural: &str) -> String {
+    if n == 1 {
+        format!("1 {singular}")
+    } else {
+        format!("{n} {plural}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +207,13 @@ mod tests {
         let h = highlight(page, 100, 200, "missing");
         assert_eq!(h.before, page);
         assert!(h.passage.is_empty());
+    }
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(count(0, "file", "files"), "0 files");
+        assert_eq!(count(1, "file", "files"), "1 file");
+        assert_eq!(count(12, "passage", "passages"), "12 passages");
     }
 
     #[test]

@@ -8,10 +8,9 @@
 //! Writes go to a temporary file that is fsynced and renamed over the old one, so
 //! a crash leaves either the old or the new catalogue, never a torn one.
 
-use crate::{io_err, Result, StoreError};
+use crate::{io_err, write_atomic, Result, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Where a document stands in the write protocol.
@@ -132,21 +131,7 @@ impl Catalogue {
             path: self.file.clone(),
             reason: e.to_string(),
         })?;
-        let tmp = self.file.with_extension("json.tmp");
-        {
-            let mut f = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-            f.write_all(&bytes).map_err(|e| io_err(&tmp, e))?;
-            f.sync_all().map_err(|e| io_err(&tmp, e))?;
-        }
-        std::fs::rename(&tmp, &self.file).map_err(|e| io_err(&self.file, e))?;
-        if let Some(dir) = self.file.parent() {
-            // Persist the rename itself; failure to open a directory is not fatal on
-            // platforms that do not support it.
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
+        write_atomic(&self.file, &bytes)
     }
 }
 

@@ -69,6 +69,27 @@ pub(crate) fn io_err(path: &Path, source: std::io::Error) -> StoreError {
     }
 }
 
+/// Replaces `path` with `bytes` so that a crash leaves either the old or the new
+/// content, never a mix: temp file, fsync, rename, fsync of the folder.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| io_err(&tmp, e))?;
+        f.sync_all().map_err(|e| io_err(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
+    if let Some(dir) = path.parent() {
+        // Persist the rename itself; not every platform can open a folder for this.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
 /// A chunk as stored: the payload needed to show and cite it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredChunk {
@@ -139,6 +160,10 @@ pub struct RepairReport {
     /// in `mismatched` and must be ingested again (vectors cannot be rebuilt without
     /// the embedding model).
     pub vector_store_reset: bool,
+    /// `meta.json` (which embedding model built the index) could not be read and was
+    /// written again for the configured model; the vector store's dimension was
+    /// checked against it.
+    pub meta_rewritten: bool,
 }
 
 impl RepairReport {
@@ -274,8 +299,18 @@ impl Store {
     ) -> Result<(Self, RepairReport)> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         let lock = acquire_lock(&dir.join("LOCK"))?;
-        check_meta(dir, model_id, dim, OpenMode::Write)?;
         let mut report = RepairReport::default();
+        match check_meta(dir, model_id, dim, OpenMode::Write) {
+            Err(StoreError::Corrupt { path, reason }) => {
+                // Only the model name and dimension live there; the LanceDB schema
+                // below still refuses vectors of another dimension.
+                tracing::warn!(%reason, "meta.json is unreadable; writing it again");
+                report.quarantined.push(quarantine(&path)?);
+                report.meta_rewritten = true;
+                check_meta(dir, model_id, dim, OpenMode::Write)?;
+            }
+            other => other?,
+        }
 
         let lance_dir = dir.join("lance");
         let vectors = match open_readable_vectors(&lance_dir, dim).await {
@@ -691,7 +726,7 @@ fn check_meta(dir: &Path, model_id: &str, dim: usize, mode: OpenMode) -> Result<
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-            std::fs::write(&path, bytes).map_err(|e| io_err(&path, e))
+            write_atomic(&path, &bytes)
         }
         Err(e) => Err(io_err(&path, e)),
     }

@@ -58,16 +58,22 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// Kills a process group started with `process_group(0)`.
+///
+/// The `--` matters: Debian 12's procps 4.0.2 `kill -KILL -PID` parses the
+/// group as `-1` and signals every process the user may signal (found when
+/// this took down the CI runner). `kill -s KILL -- -PID` sends to the group.
 fn kill_group(child: &mut Child) {
+    let pgid = child.id();
+    assert!(pgid > 1, "refusing to signal process group {pgid}");
     let _ = Command::new("kill")
-        .args(["-KILL", &format!("-{}", child.id())])
+        .args(["-s", "KILL", "--", &format!("-{pgid}")])
         .status();
     let _ = child.kill();
     let _ = child.wait();
 }
 
 impl App {
-    /// Starts the app for the test `name`, or returns `None` (after saying why)
+    /// Starts the app for the test `name` and waits for its empty state, or returns `None` (after saying why)
     /// when the GUI test tools are missing and not required.
     pub fn start(name: &str) -> Option<App> {
         let required = std::env::var("CAIRN_REQUIRE_GUI_TESTS").is_ok_and(|v| v == "1");
@@ -170,14 +176,23 @@ impl App {
                 panic!("cannot start the app through WebDriver: {e}");
             }
         };
-        Some(App {
+        let app = App {
             session,
             shots,
             display,
             tmp,
             driver,
             xvfb,
-        })
+        };
+        // A fresh data folder: the window opens on the empty state.
+        app.session
+            .wait_for(
+                "the empty state",
+                "document.querySelector('[data-testid=empty-state]')",
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        Some(app)
     }
 
     /// A fresh copy of tests/fixtures/docs.

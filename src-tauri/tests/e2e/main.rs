@@ -31,13 +31,6 @@ fn index_ask_and_open_a_citation() {
         return;
     };
     let s = &app.session;
-
-    s.wait_for(
-        "the empty state",
-        "document.querySelector('[data-testid=empty-state]')",
-        Duration::from_secs(60),
-    )
-    .unwrap();
     app.shot("01-empty-state");
 
     // What a drop does: the UI's drop handler calls `add_paths`.
@@ -161,6 +154,13 @@ fn index_ask_and_open_a_citation() {
     );
     app.shot("06-source-pane");
 
+    s.click("[data-testid=source-close]").unwrap();
+    s.wait_for(
+        "the source pane to close",
+        "document.querySelector('[data-testid=source-pane]') === null",
+        Duration::from_secs(10),
+    )
+    .unwrap();
     s.click("[data-testid=nav-library]").unwrap();
     let rows = s
         .wait_for(
@@ -180,12 +180,6 @@ fn drag_and_drop_from_another_window() {
         return;
     };
     let s = &app.session;
-    s.wait_for(
-        "the empty state",
-        "document.querySelector('[data-testid=empty-state]')",
-        Duration::from_secs(60),
-    )
-    .unwrap();
     let folder = app.fixture_folder();
     let files = [folder.join("plain.txt"), folder.join("notes.md")];
     app.drag_files_onto_window(&files);

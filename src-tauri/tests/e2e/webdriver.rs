@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub const ENTER: &str = "\u{E007}";
+/// What `request` says when the server closed the connection without a reply.
+const EMPTY_REPLY: &str = "empty reply (no HTTP header end)";
 
 pub struct Session {
     port: u16,
@@ -34,7 +36,7 @@ fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or("no HTTP header end")?;
+        .ok_or(EMPTY_REPLY)?;
     let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
     let mut payload = raw[split + 4..].to_vec();
     if head.contains("transfer-encoding: chunked") {
@@ -117,13 +119,23 @@ impl Session {
         Ok(Session { port, id })
     }
 
+    /// One command of the session. An empty reply is retried: tauri-driver proxies
+    /// to WebKitWebDriver over pooled keep-alive connections, and when WebKitWebDriver
+    /// has just closed the pooled one the proxy answers nothing; the command did not
+    /// reach the browser, and a second try goes through a fresh connection.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
-        request(
-            self.port,
-            method,
-            &format!("/session/{}{path}", self.id),
-            body.as_ref(),
-        )
+        let path = format!("/session/{}{path}", self.id);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match request(self.port, method, &path, body.as_ref()) {
+                Err(e) if e == EMPTY_REPLY && attempt < 4 => {
+                    eprintln!("{method} {path}: {e}; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Runs JavaScript in the page and returns its result.
