@@ -80,6 +80,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..GenParams::default()
     };
     for run in 0..runs {
+        // Every run prefills the whole prompt: the same prompt again would
+        // otherwise come from the KV cache (qwen2).
+        m.clear_cache();
         let stats = m.generate(&ids, &params, &mut |_| ControlFlow::Continue(()))?;
         println!(
             "{}",

@@ -1,9 +1,11 @@
 //! Local answer generation: GGUF language models run with candle.
 //!
 //! - [`LocalModel`]: loads one GGUF file, picks the decoder from
-//!   `general.architecture` (llama, qwen2, qwen3, phi3 through candle's
-//!   quantized models; gemma3 through our own [`gemma3`] module), and streams a
-//!   chat answer token by token with [`LocalModel::chat`].
+//!   `general.architecture` (llama, qwen3, phi3 through candle's quantized
+//!   models; qwen2 and gemma3 through our own [`qwen2`] and [`gemma3`]
+//!   modules), and streams a chat answer token by token with
+//!   [`LocalModel::chat`]. With qwen2 the KV cache of a prompt prefix shared
+//!   with the previous call (system prompt, template) is reused.
 //! - [`TextTokenizer`]: the tokenizer rebuilt from the file's own
 //!   `tokenizer.ggml.*` metadata (ids match llama.cpp's).
 //! - [`TemplateFamily`]: ChatML, Llama 3, Gemma and Phi-3 chat layouts and
@@ -19,6 +21,7 @@
 pub mod gemma3;
 mod gguf;
 mod model;
+pub mod qwen2;
 pub mod requant;
 pub mod template;
 pub mod tokenizer;
@@ -194,6 +197,9 @@ pub enum FinishReason {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenStats {
     pub prompt_tokens: usize,
+    /// Prompt tokens whose keys and values were reused from the previous call
+    /// (a shared prefix), so prefill ran only the rest.
+    pub cached_prompt_tokens: usize,
     pub generated_tokens: usize,
     /// From the call to the first generated token (tokenizing + prefill + one step).
     pub ms_to_first_token: f64,
@@ -215,6 +221,8 @@ pub struct LocalModel {
     info: ModelInfo,
     stop_ids: Vec<u32>,
     device: Device,
+    /// The token ids whose keys and values are in the decoder's KV cache, in order.
+    cached: Vec<u32>,
 }
 
 impl std::fmt::Debug for LocalModel {
@@ -454,6 +462,7 @@ impl LocalModel {
             info,
             stop_ids,
             device,
+            cached: Vec::new(),
         })
     }
 
@@ -463,6 +472,12 @@ impl LocalModel {
 
     pub fn tokenizer(&self) -> &TextTokenizer {
         &self.tokenizer
+    }
+
+    /// Forgets the KV cache, so the next call runs its whole prompt.
+    pub fn clear_cache(&mut self) {
+        self.cached.clear();
+        self.decoder.clear();
     }
 
     /// Token ids that end generation.
@@ -551,6 +566,7 @@ impl LocalModel {
         };
         let mut stats = GenStats {
             prompt_tokens: prompt.len(),
+            cached_prompt_tokens: 0,
             generated_tokens: 0,
             ms_to_first_token: 0.0,
             prefill_ms: 0.0,
@@ -559,19 +575,35 @@ impl LocalModel {
             finish: FinishReason::Cancelled,
         };
 
-        self.decoder.clear();
+        // Continue from the cached prefix this prompt shares with what the cache
+        // holds (at least the last prompt token is always run, for its logits).
+        let shared = self
+            .cached
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(prompt.len() - 1);
+        let start = if self.decoder.keep_prefix(shared) {
+            shared
+        } else {
+            0
+        };
+        self.cached.truncate(start);
+        stats.cached_prompt_tokens = start;
         let mut logits = None;
-        for (i, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
+        for chunk in prompt[start..].chunks(PREFILL_CHUNK) {
             if cancelled() {
                 return Ok(stats);
             }
             let input = Tensor::new(chunk, &self.device)?.unsqueeze(0)?;
-            logits = Some(self.decoder.forward(&input, i * PREFILL_CHUNK)?);
+            let pos = self.cached.len();
+            logits = Some(self.forward_cached(&input, pos, chunk)?);
         }
-        let mut logits = logits.expect("prompt is not empty, so one chunk ran");
+        let mut logits = logits.expect("at least one prompt token is run");
         let prefill_s = started.elapsed().as_secs_f64();
         stats.prefill_ms = prefill_s * 1e3;
-        stats.prefill_tokens_per_s = prompt.len() as f64 / prefill_s.max(1e-9);
+        stats.prefill_tokens_per_s = (prompt.len() - start) as f64 / prefill_s.max(1e-9);
 
         let sampling = if params.temperature <= 0.0 {
             Sampling::ArgMax
@@ -625,7 +657,7 @@ impl LocalModel {
             }
             let pos = prompt.len() + generated.len() - 1;
             let input = Tensor::new(&[next], &self.device)?.unsqueeze(0)?;
-            logits = self.decoder.forward(&input, pos)?;
+            logits = self.forward_cached(&input, pos, &[next])?;
             decode_steps += 1;
         };
         if finish != FinishReason::Cancelled {
@@ -644,6 +676,25 @@ impl LocalModel {
             }
         }
         Ok(stats)
+    }
+}
+
+impl LocalModel {
+    /// One forward pass that keeps `cached` equal to what the KV cache holds:
+    /// `ids` are recorded after the pass succeeds; a failed pass forgets the
+    /// cache, since some layers may have appended and others not.
+    fn forward_cached(&mut self, input: &Tensor, pos: usize, ids: &[u32]) -> Result<Tensor> {
+        match self.decoder.forward(input, pos) {
+            Ok(logits) => {
+                self.cached.extend_from_slice(ids);
+                Ok(logits)
+            }
+            Err(e) => {
+                self.cached.clear();
+                self.decoder.clear();
+                Err(e.into())
+            }
+        }
     }
 }
 

@@ -4,18 +4,17 @@ use std::io::{Read, Seek};
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::{Device, Result, Tensor};
-use candle_transformers::models::{
-    quantized_llama, quantized_phi3, quantized_qwen2, quantized_qwen3,
-};
+use candle_transformers::models::{quantized_llama, quantized_phi3, quantized_qwen3};
 
 use crate::gemma3::Gemma3;
+use crate::qwen2::Qwen2;
 
 /// Architectures [`crate::LocalModel`] can run, by `general.architecture`.
 pub const SUPPORTED: &[&str] = &["llama", "qwen2", "qwen3", "phi3", "gemma3"];
 
 pub(crate) enum Decoder {
     Llama(quantized_llama::ModelWeights),
-    Qwen2(quantized_qwen2::ModelWeights),
+    Qwen2(Qwen2),
     Qwen3(quantized_qwen3::ModelWeights),
     Phi3(quantized_phi3::ModelWeights),
     Gemma3(Gemma3),
@@ -43,9 +42,7 @@ impl Decoder {
             "llama" => Self::Llama(quantized_llama::ModelWeights::from_gguf(
                 content, reader, device,
             )?),
-            "qwen2" => Self::Qwen2(quantized_qwen2::ModelWeights::from_gguf(
-                content, reader, device,
-            )?),
+            "qwen2" => Self::Qwen2(Qwen2::from_gguf(&content, reader, device, max_positions)?),
             "qwen3" => Self::Qwen3(quantized_qwen3::ModelWeights::from_gguf(
                 content, reader, device,
             )?),
@@ -67,6 +64,19 @@ impl Decoder {
             Self::Gemma3(m) => m.forward(ids, pos)?,
         };
         logits.flatten_all()
+    }
+
+    /// Keeps the cached keys and values of the first `len` positions, so the
+    /// next forward pass can start there. Returns `false` (and clears the cache)
+    /// for decoders that cannot cut their cache; the caller then starts at 0.
+    pub fn keep_prefix(&mut self, len: usize) -> bool {
+        match self {
+            Self::Qwen2(m) if len > 0 => m.truncate_kv(len).is_ok(),
+            _ => {
+                self.clear();
+                false
+            }
+        }
     }
 
     /// Drops cached keys and values before an unrelated prompt. (phi3 resets

@@ -130,6 +130,44 @@ fn qwen2_loads_and_generates() {
         .expect("chat");
     assert!(stats.generated_tokens > 0);
     assert!(answer.contains("Paris"), "answer: {answer:?}");
+    assert_eq!(stats.cached_prompt_tokens, 0, "a fresh model has no cache");
+
+    // A second question with the same system prompt continues from the cached
+    // prefix, and answers exactly as a model that ran the whole prompt.
+    let second = vec![
+        ChatMessage::system("You are a helpful assistant."),
+        ChatMessage::user("What is the capital of Italy?"),
+    ];
+    let shared = model
+        .prompt_ids(&capital_question())
+        .expect("ids")
+        .iter()
+        .zip(model.prompt_ids(&second).expect("ids"))
+        .take_while(|(a, b)| **a == *b)
+        .count();
+    let mut reused = String::new();
+    let stats = model
+        .chat(&second, &greedy(24), &mut |t| {
+            reused.push_str(t);
+            ControlFlow::Continue(())
+        })
+        .expect("chat");
+    assert!(
+        shared > 10,
+        "the prompts share their template and system prompt"
+    );
+    assert_eq!(stats.cached_prompt_tokens, shared);
+    assert!(reused.contains("Rome"), "answer: {reused:?}");
+    model.clear_cache();
+    let mut fresh = String::new();
+    let stats = model
+        .chat(&second, &greedy(24), &mut |t| {
+            fresh.push_str(t);
+            ControlFlow::Continue(())
+        })
+        .expect("chat");
+    assert_eq!(stats.cached_prompt_tokens, 0);
+    assert_eq!(reused, fresh);
 }
 
 #[test]
