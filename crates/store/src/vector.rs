@@ -28,6 +28,12 @@ fn lance_err(e: lancedb::Error) -> StoreError {
     StoreError::Vector(e.to_string())
 }
 
+/// Whether a LanceDB error says a data or manifest file is gone, as when a
+/// writer pruned the version a reader was reading.
+fn is_missing_file(msg: &str) -> bool {
+    msg.contains("Not found") || msg.contains("not found")
+}
+
 fn arrow_err(e: arrow_schema::ArrowError) -> StoreError {
     StoreError::Vector(e.to_string())
 }
@@ -296,7 +302,24 @@ impl VectorTable {
     }
 
     /// Nearest chunks to `query` by cosine similarity, best first.
+    ///
+    /// A reader in another process than the writer can lose the files of the
+    /// version it holds: after an ingest the writer compacts the table and prunes
+    /// old versions at once (so replaced and removed text leaves the disk). The
+    /// read then fails with "Not found"; the reader moves to the latest version
+    /// and tries once more.
     pub async fn search(&self, query: &[f32], limit: usize) -> Result<Vec<(StoredChunk, f32)>> {
+        match self.search_once(query, limit).await {
+            Err(StoreError::Vector(msg)) if is_missing_file(&msg) => {
+                tracing::debug!(%msg, "the version this reader held was pruned; refreshing");
+                self.refresh().await?;
+                self.search_once(query, limit).await
+            }
+            other => other,
+        }
+    }
+
+    async fn search_once(&self, query: &[f32], limit: usize) -> Result<Vec<(StoredChunk, f32)>> {
         if query.len() != self.dim {
             return Err(StoreError::DimensionMismatch {
                 expected: self.dim,

@@ -326,3 +326,52 @@ async fn verify_reports_mismatches_orphans_and_duplicates_without_changing_anyth
     assert!(report.consistent(), "{report:?}");
     assert!(report.documents.is_empty(), "{report:?}");
 }
+
+/// A reader (another process in real use) keeps answering when the writer
+/// compacts the table and prunes the version the reader was holding.
+#[tokio::test]
+async fn a_reader_survives_the_writer_pruning_its_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let writer = open(dir.path()).await;
+    for n in 0..4 {
+        let path = format!("/doc{n}.txt");
+        writer
+            .write_batch(vec![doc(&path, &["alpha", "beta"], n * 10)], &[])
+            .await
+            .expect("write");
+    }
+    let reader = Store::open(dir.path(), MODEL, DIM, OpenMode::Read)
+        .await
+        .expect("open reader");
+    assert_eq!(
+        reader
+            .search_vector(&vec_for(0), 3)
+            .await
+            .expect("search")
+            .len(),
+        3
+    );
+
+    // Replace every document, then compact and prune: the files of the version
+    // the reader holds are deleted.
+    for n in 0..4 {
+        let path = format!("/doc{n}.txt");
+        writer
+            .write_batch(vec![doc(&path, &["gamma", "delta"], n * 10 + 5)], &[])
+            .await
+            .expect("rewrite");
+    }
+    writer.optimize().await.expect("optimize");
+    writer.purge_deleted().await.expect("purge");
+
+    let hits = reader
+        .search_vector(&vec_for(5), 3)
+        .await
+        .expect("the reader moves to the latest version instead of failing");
+    assert_eq!(hits.len(), 3);
+    assert!(
+        hits.iter()
+            .all(|h| h.0.text == "gamma" || h.0.text == "delta"),
+        "only the new text is visible: {hits:?}"
+    );
+}
