@@ -308,52 +308,72 @@ fn bm25_top(data: &Path, query: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A small index that had one part cut in half, then went through `cairn repair`.
+struct Repaired {
+    _tmp: tempfile::TempDir,
+    corpus: PathBuf,
+    data: PathBuf,
+    repair: Value,
+}
+
+/// Builds [`small_index`], truncates the file `part` picks in its data directory,
+/// checks that a reader gets a clear error naming `names`, and repairs.
+fn truncate_then_repair(part: impl FnOnce(&Path) -> PathBuf, names: &str) -> Repaired {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (corpus, data) = small_index(tmp.path());
+    truncate_half(&part(&data));
+    search_fails_clearly(&data, names);
+    let repair = repair_json(&data);
+    Repaired {
+        _tmp: tmp,
+        corpus,
+        data,
+        repair,
+    }
+}
+
+/// `cairn verify` finds the stores in agreement, with `n` for the stat `key`.
+fn assert_consistent(data: &Path, key: &str, n: u64) {
+    let report = verify(data);
+    assert_eq!(report["consistent"], true, "{report}");
+    assert_eq!(report["report"]["stats"][key], n, "{report}");
+}
+
 #[test]
 fn a_truncated_catalogue_is_rebuilt_from_the_vector_store() {
     let _serial = serial();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (corpus, data) = small_index(tmp.path());
-    truncate_half(&data.join("catalogue.json"));
-    search_fails_clearly(&data, "catalogue.json");
-
-    let repair = repair_json(&data);
-    assert_eq!(repair["catalogue_rebuilt"], true, "{repair}");
-    assert_eq!(repair["quarantined"].as_array().map(Vec::len), Some(1));
-    let report = verify(&data);
-    assert_eq!(report["consistent"], true, "{report}");
-    assert_eq!(report["report"]["stats"]["documents"], 6);
-    assert!(bm25_top(&data, "codeword3").is_some_and(|p| p.ends_with("n3.md")));
+    let r = truncate_then_repair(|d| d.join("catalogue.json"), "catalogue.json");
+    assert_eq!(r.repair["catalogue_rebuilt"], true, "{}", r.repair);
+    assert_eq!(r.repair["quarantined"].as_array().map(Vec::len), Some(1));
+    assert_consistent(&r.data, "documents", 6);
+    assert!(bm25_top(&r.data, "codeword3").is_some_and(|p| p.ends_with("n3.md")));
 
     // Rebuilt entries do not know the files' hashes, so the next ingest re-reads them.
     let out = cairn(
-        &data,
-        &["ingest", corpus.to_str().expect("utf-8"), "--json"],
+        &r.data,
+        &["ingest", r.corpus.to_str().expect("utf-8"), "--json"],
     );
     assert_eq!(stdout_json(&out, "ingest")["indexed"], 6);
-    let report = verify(&data);
-    assert_eq!(report["consistent"], true, "{report}");
-    assert_eq!(report["report"]["stats"]["catalogue_chunks"], 6);
+    assert_consistent(&r.data, "catalogue_chunks", 6);
 }
 
 #[test]
 fn a_truncated_meta_file_is_written_again_and_nothing_is_lost() {
     let _serial = serial();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (_corpus, data) = small_index(tmp.path());
-    truncate_half(&data.join("meta.json"));
-    search_fails_clearly(&data, "meta.json");
-
-    let repair = repair_json(&data);
-    assert_eq!(repair["meta_rewritten"], true, "{repair}");
-    assert_eq!(repair["quarantined"].as_array().map(Vec::len), Some(1));
-    assert_eq!(repair["mismatched"], serde_json::json!([]), "{repair}");
-    let report = verify(&data);
-    assert_eq!(report["consistent"], true, "{report}");
-    assert_eq!(report["report"]["stats"]["documents"], 6);
-    assert!(bm25_top(&data, "codeword3").is_some_and(|p| p.ends_with("n3.md")));
+    let r = truncate_then_repair(|d| d.join("meta.json"), "meta.json");
+    assert_eq!(r.repair["meta_rewritten"], true, "{}", r.repair);
+    assert_eq!(r.repair["quarantined"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        r.repair["mismatched"],
+        serde_json::json!([]),
+        "{}",
+        r.repair
+    );
+    assert_consistent(&r.data, "documents", 6);
+    assert!(bm25_top(&r.data, "codeword3").is_some_and(|p| p.ends_with("n3.md")));
     // The vector side answers too: the rewritten meta names the model that built it.
     let out = cairn(
-        &data,
+        &r.data,
         &[
             "search",
             "codeword3",
@@ -374,49 +394,38 @@ fn a_truncated_meta_file_is_written_again_and_nothing_is_lost() {
 #[test]
 fn truncated_vector_data_is_reset_and_its_documents_listed_for_reingest() {
     let _serial = serial();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (corpus, data) = small_index(tmp.path());
-    let newest = std::fs::read_dir(data.join("lance/chunks.lance/data"))
-        .expect("lance data dir")
-        .flatten()
-        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
-        .expect("a data file")
-        .path();
-    truncate_half(&newest);
-    search_fails_clearly(&data, "vector store");
-
-    let repair = repair_json(&data);
-    assert_eq!(repair["vector_store_reset"], true, "{repair}");
+    let newest_data_file = |data: &Path| {
+        std::fs::read_dir(data.join("lance/chunks.lance/data"))
+            .expect("lance data dir")
+            .flatten()
+            .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+            .expect("a data file")
+            .path()
+    };
+    let r = truncate_then_repair(newest_data_file, "vector store");
+    assert_eq!(r.repair["vector_store_reset"], true, "{}", r.repair);
     assert_eq!(
-        repair["mismatched"].as_array().map(Vec::len),
+        r.repair["mismatched"].as_array().map(Vec::len),
         Some(6),
-        "{repair}"
+        "{}",
+        r.repair
     );
-    let report = verify(&data);
-    assert_eq!(report["consistent"], true, "{report}");
-    assert_eq!(report["report"]["stats"]["documents"], 0);
+    assert_consistent(&r.data, "documents", 0);
 
     let out = cairn(
-        &data,
-        &["ingest", corpus.to_str().expect("utf-8"), "--json"],
+        &r.data,
+        &["ingest", r.corpus.to_str().expect("utf-8"), "--json"],
     );
     assert_eq!(stdout_json(&out, "ingest")["indexed"], 6);
-    assert_eq!(verify(&data)["consistent"], true);
-    assert!(bm25_top(&data, "codeword3").is_some_and(|p| p.ends_with("n3.md")));
+    assert_eq!(verify(&r.data)["consistent"], true);
+    assert!(bm25_top(&r.data, "codeword3").is_some_and(|p| p.ends_with("n3.md")));
 }
 
 #[test]
 fn a_truncated_keyword_index_is_rebuilt_from_the_vector_store() {
     let _serial = serial();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (_corpus, data) = small_index(tmp.path());
-    truncate_half(&data.join("tantivy/meta.json"));
-    search_fails_clearly(&data, "keyword index");
-
-    let repair = repair_json(&data);
-    assert_eq!(repair["keyword_index_rebuilt"], true, "{repair}");
-    let report = verify(&data);
-    assert_eq!(report["consistent"], true, "{report}");
-    assert_eq!(report["report"]["stats"]["keyword_docs"], 6);
-    assert!(bm25_top(&data, "codeword3").is_some_and(|p| p.ends_with("n3.md")));
+    let r = truncate_then_repair(|d| d.join("tantivy/meta.json"), "keyword index");
+    assert_eq!(r.repair["keyword_index_rebuilt"], true, "{}", r.repair);
+    assert_consistent(&r.data, "keyword_docs", 6);
+    assert!(bm25_top(&r.data, "codeword3").is_some_and(|p| p.ends_with("n3.md")));
 }

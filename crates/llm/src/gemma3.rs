@@ -19,47 +19,14 @@
 use std::sync::Arc;
 
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_core::{Device, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
+
+use crate::parts::{embedding_and_head, ensure_room, metadata, Rotary};
 
 const DEFAULT_SLIDING_PATTERN: usize = 6;
 const DEFAULT_ROPE_BASE: f32 = 1_000_000.;
 const DEFAULT_ROPE_BASE_LOCAL: f32 = 10_000.;
-
-/// cos/sin tables for one frequency base, shared by every layer that uses it.
-#[derive(Debug, Clone)]
-struct Rotary {
-    cos: Tensor,
-    sin: Tensor,
-}
-
-impl Rotary {
-    fn new(head_dim: usize, base: f32, scale: f32, positions: usize, dev: &Device) -> Result<Self> {
-        let inv: Vec<f32> = (0..head_dim)
-            .step_by(2)
-            .map(|i| 1f32 / base.powf(i as f32 / head_dim as f32))
-            .collect();
-        let half = inv.len();
-        let inv = Tensor::from_vec(inv, (1, half), dev)?;
-        // Linear rope scaling divides positions by the factor (llama.cpp's freq_scale).
-        let pos = (Tensor::arange(0u32, positions as u32, dev)?
-            .to_dtype(DType::F32)?
-            .reshape((positions, 1))?
-            * f64::from(scale))?;
-        let freqs = pos.matmul(&inv)?;
-        Ok(Self {
-            cos: freqs.cos()?,
-            sin: freqs.sin()?,
-        })
-    }
-
-    fn apply(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
-        let (_, _, len, _) = x.dims4()?;
-        let cos = self.cos.narrow(0, offset, len)?;
-        let sin = self.sin.narrow(0, offset, len)?;
-        candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
-    }
-}
 
 #[derive(Debug)]
 struct Layer {
@@ -215,12 +182,7 @@ impl Gemma3 {
                     .contains_key(&format!("{p}.attention.head_count"))
             })
             .unwrap_or("gemma3");
-        let md = |key: &str| {
-            let full = format!("{prefix}.{key}");
-            ct.metadata
-                .get(&full)
-                .ok_or_else(|| candle_core::Error::Msg(format!("cannot find {full} in metadata")))
-        };
+        let md = |key: &str| metadata(ct, prefix, key);
         let n_head = md("attention.head_count")?.to_u32()? as usize;
         let n_kv_head = md("attention.head_count_kv")?.to_u32()? as usize;
         let n_layer = md("block_count")?.to_u32()? as usize;
@@ -261,11 +223,7 @@ impl Gemma3 {
             device,
         )?);
 
-        let embed = Arc::new(ct.tensor(reader, "token_embd.weight", device)?);
-        let output = match ct.tensor(reader, "output.weight", device) {
-            Ok(t) => QMatMul::from_qtensor(t)?,
-            Err(_) => QMatMul::from_arc(embed.clone())?,
-        };
+        let (embed, output) = embedding_and_head(ct, reader, device)?;
         let norm = RmsNorm::from_qtensor(ct.tensor(reader, "output_norm.weight", device)?, eps)?;
 
         let mut layers = Vec::with_capacity(n_layer);
@@ -313,13 +271,7 @@ impl Gemma3 {
     /// logits of the last position, shape `(1, vocab)`.
     pub fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
         let (_, len) = ids.dims2()?;
-        if pos + len > self.max_positions {
-            candle_core::bail!(
-                "position {} is beyond the {} positions this model was loaded for",
-                pos + len,
-                self.max_positions
-            );
-        }
+        ensure_room(pos, len, self.max_positions)?;
         let mut x = (self.embed.embedding(ids)? * self.embed_scale)?;
         for layer in &mut self.layers {
             let h = layer.attn_norm.forward(&x)?;

@@ -21,6 +21,7 @@
 pub mod gemma3;
 mod gguf;
 mod model;
+mod parts;
 pub mod qwen2;
 pub mod requant;
 pub mod template;

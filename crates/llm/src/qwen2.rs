@@ -17,9 +17,11 @@
 //!   (length, position) pair over a long-running session.
 
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_core::{Device, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 use std::sync::Arc;
+
+use crate::parts::{embedding_and_head, ensure_room, metadata, Rotary};
 
 const DEFAULT_ROPE_BASE: f32 = 10_000.;
 
@@ -48,8 +50,7 @@ pub struct Qwen2 {
     layers: Vec<Layer>,
     norm: RmsNorm,
     output: QMatMul,
-    cos: Tensor,
-    sin: Tensor,
+    rotary: Rotary,
     n_head: usize,
     n_kv_head: usize,
     head_dim: usize,
@@ -86,10 +87,8 @@ impl Layer {
         let q = heads(self.wq.forward(x)?.broadcast_add(&self.bq)?, m.n_head)?;
         let k = heads(self.wk.forward(x)?.broadcast_add(&self.bk)?, m.n_kv_head)?;
         let v = heads(self.wv.forward(x)?.broadcast_add(&self.bv)?, m.n_kv_head)?;
-        let cos = m.cos.narrow(0, pos, len)?;
-        let sin = m.sin.narrow(0, pos, len)?;
-        let q = candle_nn::rotary_emb::rope(&q, &cos, &sin)?;
-        let k = candle_nn::rotary_emb::rope(&k, &cos, &sin)?;
+        let q = m.rotary.apply(&q, pos)?;
+        let k = m.rotary.apply(&k, pos)?;
 
         let (k, v) = match self.cache.take() {
             Some((ck, cv)) if pos > 0 => (Tensor::cat(&[&ck, &k], 2)?, Tensor::cat(&[&cv, &v], 2)?),
@@ -124,8 +123,7 @@ struct Dims<'a> {
     n_head: usize,
     n_kv_head: usize,
     head_dim: usize,
-    cos: &'a Tensor,
-    sin: &'a Tensor,
+    rotary: &'a Rotary,
 }
 
 impl Qwen2 {
@@ -136,12 +134,7 @@ impl Qwen2 {
         device: &Device,
         max_positions: usize,
     ) -> Result<Self> {
-        let md = |key: &str| {
-            let full = format!("qwen2.{key}");
-            ct.metadata
-                .get(&full)
-                .ok_or_else(|| candle_core::Error::Msg(format!("cannot find {full} in metadata")))
-        };
+        let md = |key: &str| metadata(ct, "qwen2", key);
         let n_head = md("attention.head_count")?.to_u32()? as usize;
         let n_kv_head = md("attention.head_count_kv")?.to_u32()? as usize;
         let hidden = md("embedding_length")?.to_u32()? as usize;
@@ -161,22 +154,10 @@ impl Qwen2 {
         }
         let head_dim = hidden / n_head;
 
-        let inv: Vec<f32> = (0..head_dim)
-            .step_by(2)
-            .map(|i| 1f32 / base.powf(i as f32 / head_dim as f32))
-            .collect();
-        let half = inv.len();
-        let freqs = Tensor::arange(0u32, max_positions as u32, device)?
-            .to_dtype(DType::F32)?
-            .reshape((max_positions, 1))?
-            .matmul(&Tensor::from_vec(inv, (1, half), device)?)?;
+        let rotary = Rotary::new(head_dim, base, 1.0, max_positions, device)?;
 
-        let embed = Arc::new(ct.tensor(reader, "token_embd.weight", device)?);
-        let output = match ct.tensor(reader, "output.weight", device) {
-            Ok(t) => QMatMul::from_qtensor(t)?,
-            // Tied embeddings: the head multiplies by the same quantized table.
-            Err(_) => QMatMul::from_arc(embed.clone())?,
-        };
+        // With tied embeddings the head multiplies by the same quantized table.
+        let (embed, output) = embedding_and_head(ct, reader, device)?;
         let norm = RmsNorm::from_qtensor(ct.tensor(reader, "output_norm.weight", device)?, eps)?;
 
         let mut layers = Vec::with_capacity(n_layer);
@@ -203,8 +184,7 @@ impl Qwen2 {
             layers,
             norm,
             output,
-            cos: freqs.cos()?,
-            sin: freqs.sin()?,
+            rotary,
             n_head,
             n_kv_head,
             head_dim,
@@ -217,13 +197,7 @@ impl Qwen2 {
     /// position, shape `(1, vocab)`.
     pub fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
         let (_, len) = ids.dims2()?;
-        if pos + len > self.max_positions {
-            candle_core::bail!(
-                "position {} is beyond the {} positions this model was loaded for",
-                pos + len,
-                self.max_positions
-            );
-        }
+        ensure_room(pos, len, self.max_positions)?;
         if pos != self.cached_len() {
             candle_core::bail!(
                 "the KV cache holds {} positions but the input starts at {pos}",
@@ -239,8 +213,7 @@ impl Qwen2 {
             n_head: self.n_head,
             n_kv_head: self.n_kv_head,
             head_dim: self.head_dim,
-            cos: &self.cos,
-            sin: &self.sin,
+            rotary: &self.rotary,
         };
         let mut x = self.embed.embedding(ids)?;
         for layer in &mut self.layers {

@@ -116,18 +116,28 @@ fn asking_for_more_than_the_context_is_an_error() {
         .expect("fits exactly");
 }
 
+/// Greedy answer text to `messages` and its statistics.
+fn chat_greedy(
+    model: &mut LocalModel,
+    messages: &[ChatMessage],
+    max_new_tokens: usize,
+) -> (String, cairn_llm::GenStats) {
+    let mut text = String::new();
+    let stats = model
+        .chat(messages, &greedy(max_new_tokens), &mut |t| {
+            text.push_str(t);
+            ControlFlow::Continue(())
+        })
+        .expect("chat");
+    (text, stats)
+}
+
 #[test]
 fn qwen2_loads_and_generates() {
     let mut model = LocalModel::load(&model_path(QWEN2), &LoadOptions::default()).expect("load");
     assert_eq!(model.info().architecture, "qwen2");
     assert_eq!(model.info().template, TemplateFamily::ChatMl);
-    let mut answer = String::new();
-    let stats = model
-        .chat(&capital_question(), &greedy(24), &mut |t| {
-            answer.push_str(t);
-            ControlFlow::Continue(())
-        })
-        .expect("chat");
+    let (answer, stats) = chat_greedy(&mut model, &capital_question(), 24);
     assert!(stats.generated_tokens > 0);
     assert!(answer.contains("Paris"), "answer: {answer:?}");
     assert_eq!(stats.cached_prompt_tokens, 0, "a fresh model has no cache");
@@ -145,27 +155,15 @@ fn qwen2_loads_and_generates() {
         .zip(model.prompt_ids(&second).expect("ids"))
         .take_while(|(a, b)| **a == *b)
         .count();
-    let mut reused = String::new();
-    let stats = model
-        .chat(&second, &greedy(24), &mut |t| {
-            reused.push_str(t);
-            ControlFlow::Continue(())
-        })
-        .expect("chat");
     assert!(
         shared > 10,
         "the prompts share their template and system prompt"
     );
+    let (reused, stats) = chat_greedy(&mut model, &second, 24);
     assert_eq!(stats.cached_prompt_tokens, shared);
     assert!(reused.contains("Rome"), "answer: {reused:?}");
     model.clear_cache();
-    let mut fresh = String::new();
-    let stats = model
-        .chat(&second, &greedy(24), &mut |t| {
-            fresh.push_str(t);
-            ControlFlow::Continue(())
-        })
-        .expect("chat");
+    let (fresh, stats) = chat_greedy(&mut model, &second, 24);
     assert_eq!(stats.cached_prompt_tokens, 0);
     assert_eq!(reused, fresh);
 }

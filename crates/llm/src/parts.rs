@@ -1,0 +1,89 @@
+//! Pieces shared by Cairn's own decoders ([`crate::qwen2`], [`crate::gemma3`]).
+
+use std::sync::Arc;
+
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{DType, Device, Result, Tensor};
+
+/// cos/sin tables for one frequency base, shared by every layer that uses it.
+#[derive(Debug, Clone)]
+pub(crate) struct Rotary {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rotary {
+    /// Tables for `positions` positions; `scale` multiplies positions (linear
+    /// rope scaling divides them by its factor, llama.cpp's freq_scale).
+    pub fn new(
+        head_dim: usize,
+        base: f32,
+        scale: f32,
+        positions: usize,
+        dev: &Device,
+    ) -> Result<Self> {
+        let inv: Vec<f32> = (0..head_dim)
+            .step_by(2)
+            .map(|i| 1f32 / base.powf(i as f32 / head_dim as f32))
+            .collect();
+        let half = inv.len();
+        let inv = Tensor::from_vec(inv, (1, half), dev)?;
+        let pos = (Tensor::arange(0u32, positions as u32, dev)?
+            .to_dtype(DType::F32)?
+            .reshape((positions, 1))?
+            * f64::from(scale))?;
+        let freqs = pos.matmul(&inv)?;
+        Ok(Self {
+            cos: freqs.cos()?,
+            sin: freqs.sin()?,
+        })
+    }
+
+    /// Rotates `x` (shape `(batch, heads, len, head_dim)`) for positions `offset..offset + len`.
+    pub fn apply(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
+        let (_, _, len, _) = x.dims4()?;
+        let cos = self.cos.narrow(0, offset, len)?;
+        let sin = self.sin.narrow(0, offset, len)?;
+        candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
+    }
+}
+
+/// `{prefix}.{key}` from the GGUF metadata, or an error naming the key.
+pub(crate) fn metadata<'a>(
+    ct: &'a gguf_file::Content,
+    prefix: &str,
+    key: &str,
+) -> Result<&'a Value> {
+    let full = format!("{prefix}.{key}");
+    ct.metadata
+        .get(&full)
+        .ok_or_else(|| candle_core::Error::Msg(format!("cannot find {full} in metadata")))
+}
+
+/// The token-embedding table, kept quantized (rows are dequantized when looked
+/// up), and the output head: `output.weight`, or the same table when the
+/// embeddings are tied.
+pub(crate) fn embedding_and_head<R: std::io::Seek + std::io::Read>(
+    ct: &gguf_file::Content,
+    reader: &mut R,
+    device: &Device,
+) -> Result<(Arc<QTensor>, QMatMul)> {
+    let embed = Arc::new(ct.tensor(reader, "token_embd.weight", device)?);
+    let output = match ct.tensor(reader, "output.weight", device) {
+        Ok(t) => QMatMul::from_qtensor(t)?,
+        Err(_) => QMatMul::from_arc(embed.clone())?,
+    };
+    Ok((embed, output))
+}
+
+/// Fails when positions `pos..pos + len` go past the `max` the tables cover.
+pub(crate) fn ensure_room(pos: usize, len: usize, max: usize) -> Result<()> {
+    if pos + len > max {
+        candle_core::bail!(
+            "position {} is beyond the {max} positions this model was loaded for",
+            pos + len
+        );
+    }
+    Ok(())
+}
