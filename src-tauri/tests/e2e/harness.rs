@@ -23,7 +23,7 @@ pub struct App {
     xvfb: Child,
 }
 
-fn tool(name: &str) -> Option<PathBuf> {
+pub fn tool(name: &str) -> Option<PathBuf> {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
@@ -45,7 +45,7 @@ fn free_port() -> u16 {
         .expect("no free port")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {
         let target = to.join(entry.file_name());
@@ -62,7 +62,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// The `--` matters: Debian 12's procps 4.0.2 `kill -KILL -PID` parses the
 /// group as `-1` and signals every process the user may signal (found when
 /// this took down the CI runner). `kill -s KILL -- -PID` sends to the group.
-fn kill_group(child: &mut Child) {
+pub fn kill_group(child: &mut Child) {
     let pgid = child.id();
     assert!(pgid > 1, "refusing to signal process group {pgid}");
     let _ = Command::new("kill")
@@ -72,40 +72,71 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// The GUI test tools `extra` plus Xvfb, each with its path; `None` (after
+/// saying why) when one is missing and CAIRN_REQUIRE_GUI_TESTS is not 1.
+pub fn gui_tools(test: &str, extra: &[&'static str]) -> Option<Vec<(&'static str, PathBuf)>> {
+    let required = std::env::var("CAIRN_REQUIRE_GUI_TESTS").is_ok_and(|v| v == "1");
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for t in std::iter::once("Xvfb").chain(extra.iter().copied()) {
+        match tool(t) {
+            Some(p) => found.push((t, p)),
+            None => missing.push(t),
+        }
+    }
+    if missing.is_empty() {
+        return Some(found);
+    }
+    let msg = format!(
+        "GUI test tools missing ({}); run scripts/setup.sh",
+        missing.join(", ")
+    );
+    assert!(!required, "{msg}");
+    eprintln!("skipping {test}: {msg}");
+    None
+}
+
+/// Starts a virtual X display on a number nobody uses; returns it with its name (":N").
+pub fn start_xvfb(xvfb: &Path) -> (Child, String) {
+    let n = (90..200)
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
+        .expect("no free X display number");
+    let display = format!(":{n}");
+    let mut child = Command::new(xvfb)
+        .args([&display, "-screen", "0", "1600x1000x24", "-nolisten", "tcp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("cannot start Xvfb");
+    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+    let start = std::time::Instant::now();
+    while !socket.exists() {
+        if start.elapsed() > Duration::from_secs(20) {
+            kill_group(&mut child);
+            panic!("Xvfb did not start on {display}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, display)
+}
+
 impl App {
     /// Starts the app for the test `name` and waits for its empty state, or returns `None` (after saying why)
     /// when the GUI test tools are missing and not required.
     pub fn start(name: &str) -> Option<App> {
-        let required = std::env::var("CAIRN_REQUIRE_GUI_TESTS").is_ok_and(|v| v == "1");
-        let tools: Vec<(&str, Option<PathBuf>)> = [
-            "Xvfb",
-            "tauri-driver",
-            "WebKitWebDriver",
-            "xdotool",
-            "python3",
-        ]
-        .into_iter()
-        .map(|t| (t, tool(t)))
-        .collect();
-        let missing: Vec<&str> = tools
-            .iter()
-            .filter(|(_, p)| p.is_none())
-            .map(|(t, _)| *t)
-            .collect();
-        if !missing.is_empty() {
-            let msg = format!(
-                "GUI test tools missing ({}); run scripts/setup.sh",
-                missing.join(", ")
-            );
-            assert!(!required, "{msg}");
-            eprintln!("skipping {name}: {msg}");
-            return None;
-        }
+        let tools = gui_tools(
+            name,
+            &["tauri-driver", "WebKitWebDriver", "xdotool", "python3"],
+        )?;
         let path = |t: &str| {
             tools
                 .iter()
                 .find(|(n, _)| *n == t)
-                .and_then(|(_, p)| p.clone())
+                .map(|(_, p)| p.clone())
                 .unwrap()
         };
 
@@ -116,30 +147,7 @@ impl App {
         std::fs::create_dir_all(&shots).unwrap();
         eprintln!("{name}: screenshots in {}", shots.display());
 
-        // A display number nobody uses.
-        let n = (90..200)
-            .find(|n| {
-                !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                    && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-            })
-            .expect("no free X display number");
-        let display = format!(":{n}");
-        let mut xvfb = Command::new(path("Xvfb"))
-            .args([&display, "-screen", "0", "1600x1000x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("cannot start Xvfb");
-        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-        let start = std::time::Instant::now();
-        while !socket.exists() {
-            if start.elapsed() > Duration::from_secs(20) {
-                kill_group(&mut xvfb);
-                panic!("Xvfb did not start on {display}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (mut xvfb, display) = start_xvfb(&path("Xvfb"));
 
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");

@@ -9,11 +9,17 @@
 //!   window onto Cairn's window (xdotool moves the pointer), then sees them
 //!   indexed.
 //!
+//! - `offline::desktop_app_indexes_and_loads_its_model_without_network`: the
+//!   app without network, traced (see `offline.rs`).
+//!
 //! Each step saves a screenshot under a folder the test prints. The tools come
 //! from scripts/setup.sh; without them the tests say why and pass, unless
 //! CAIRN_REQUIRE_GUI_TESTS=1 (set by .ci/run), where a missing tool fails.
 
 mod harness;
+mod offline;
+#[path = "../../../tests/support/sandbox.rs"]
+mod sandbox;
 mod webdriver;
 
 use harness::{App, QUESTION_TIMEOUT};
@@ -22,7 +28,7 @@ use std::time::Duration;
 
 /// The tests share the machine's two cores and one display server each; they
 /// run one after the other.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn index_ask_and_open_a_citation() {
