@@ -54,7 +54,8 @@ rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || 
 TOOLS="$HOME/.cache/cairn/tools"
 tool() { # tool BINARY CRATE VERSION [cargo install flags...]
   local bin=$1 crate=$2 version=$3; shift 3
-  if [ -x "$TOOLS/bin/$bin" ] && "$TOOLS/bin/$bin" --version 2>/dev/null | grep -q "$version"; then return; fi
+  # cargo's own record of what it installed (tauri-driver has no --version).
+  if [ -x "$TOOLS/bin/$bin" ] && grep -q "^\"$crate $version " "$TOOLS/.crates.toml" 2>/dev/null; then return; fi
   log "installing $crate $version (first time only)"
   CARGO_TARGET_DIR="$HOME/.cache/cairn/tools-target" \
     cargo install --quiet --root "$TOOLS" --version "=$version" "$@" "$crate"
