@@ -212,6 +212,7 @@ impl Gemma3 {
             head_dim,
             base,
             1.0 / linear_factor,
+            None,
             max_positions,
             device,
         )?);
@@ -219,6 +220,7 @@ impl Gemma3 {
             head_dim,
             base_local,
             1.0,
+            None,
             max_positions,
             device,
         )?);

@@ -1,11 +1,12 @@
 //! Local answer generation: GGUF language models run with candle.
 //!
 //! - [`LocalModel`]: loads one GGUF file, picks the decoder from
-//!   `general.architecture` (llama, qwen3, phi3 through candle's quantized
-//!   models; qwen2 and gemma3 through our own [`qwen2`] and [`gemma3`]
-//!   modules), and streams a chat answer token by token with
-//!   [`LocalModel::chat`]. With qwen2 the KV cache of a prompt prefix shared
-//!   with the previous call (system prompt, template) is reused.
+//!   `general.architecture` (qwen2 and llama through our own [`dense`]
+//!   module, gemma3 through [`gemma3`], qwen3, phi3 and mixture-of-experts
+//!   llama through candle's quantized models), and streams a chat answer
+//!   token by token with [`LocalModel::chat`]. With [`dense`] models the KV
+//!   cache of a prompt prefix shared with the previous call (system prompt,
+//!   template) is reused.
 //! - [`TextTokenizer`]: the tokenizer rebuilt from the file's own
 //!   `tokenizer.ggml.*` metadata (ids match llama.cpp's).
 //! - [`TemplateFamily`]: ChatML, Llama 3, Gemma and Phi-3 chat layouts and
@@ -18,11 +19,11 @@
 //! Grounded prompt building and citation parsing live in
 //! [`cairn_core::prompt`]; this crate only runs the messages it is given.
 
+pub mod dense;
 pub mod gemma3;
 mod gguf;
 mod model;
 mod parts;
-pub mod qwen2;
 pub mod requant;
 pub mod template;
 pub mod tokenizer;

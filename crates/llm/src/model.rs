@@ -6,15 +6,17 @@ use candle_core::quantized::gguf_file::Content;
 use candle_core::{Device, Result, Tensor};
 use candle_transformers::models::{quantized_llama, quantized_phi3, quantized_qwen3};
 
+use crate::dense::Dense;
 use crate::gemma3::Gemma3;
-use crate::qwen2::Qwen2;
 
 /// Architectures [`crate::LocalModel`] can run, by `general.architecture`.
 pub const SUPPORTED: &[&str] = &["llama", "qwen2", "qwen3", "phi3", "gemma3"];
 
 pub(crate) enum Decoder {
+    /// Mixture-of-experts llama files and others [`Dense`] does not take.
     Llama(quantized_llama::ModelWeights),
-    Qwen2(Qwen2),
+    /// qwen2 and llama files: Cairn's own decoder.
+    Dense(Dense),
     Qwen3(quantized_qwen3::ModelWeights),
     Phi3(quantized_phi3::ModelWeights),
     Gemma3(Gemma3),
@@ -39,10 +41,16 @@ impl Decoder {
         max_positions: usize,
     ) -> Result<Self> {
         Ok(match arch {
+            "llama" | "qwen2" if Dense::supports(arch, &content) => Self::Dense(Dense::from_gguf(
+                arch,
+                &content,
+                reader,
+                device,
+                max_positions,
+            )?),
             "llama" => Self::Llama(quantized_llama::ModelWeights::from_gguf(
                 content, reader, device,
             )?),
-            "qwen2" => Self::Qwen2(Qwen2::from_gguf(&content, reader, device, max_positions)?),
             "qwen3" => Self::Qwen3(quantized_qwen3::ModelWeights::from_gguf(
                 content, reader, device,
             )?),
@@ -58,7 +66,7 @@ impl Decoder {
     pub fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
         let logits = match self {
             Self::Llama(m) => m.forward(ids, pos)?,
-            Self::Qwen2(m) => m.forward(ids, pos)?,
+            Self::Dense(m) => m.forward(ids, pos)?,
             Self::Qwen3(m) => m.forward(ids, pos)?,
             Self::Phi3(m) => m.forward(ids, pos)?,
             Self::Gemma3(m) => m.forward(ids, pos)?,
@@ -71,7 +79,7 @@ impl Decoder {
     /// for decoders that cannot cut their cache; the caller then starts at 0.
     pub fn keep_prefix(&mut self, len: usize) -> bool {
         match self {
-            Self::Qwen2(m) if len > 0 => m.truncate_kv(len).is_ok(),
+            Self::Dense(m) if len > 0 => m.truncate_kv(len).is_ok(),
             _ => {
                 self.clear();
                 false
@@ -84,7 +92,7 @@ impl Decoder {
     pub fn clear(&mut self) {
         match self {
             Self::Llama(m) => m.clear_kv_cache(),
-            Self::Qwen2(m) => m.clear_kv_cache(),
+            Self::Dense(m) => m.clear_kv_cache(),
             Self::Qwen3(m) => m.clear_kv_cache(),
             Self::Phi3(_) => {}
             Self::Gemma3(m) => m.clear_kv_cache(),

@@ -1,4 +1,4 @@
-//! Pieces shared by Cairn's own decoders ([`crate::qwen2`], [`crate::gemma3`]).
+//! Pieces shared by Cairn's own decoders ([`crate::dense`], [`crate::gemma3`]).
 
 use std::sync::Arc;
 
@@ -16,16 +16,31 @@ pub(crate) struct Rotary {
 impl Rotary {
     /// Tables for `positions` positions; `scale` multiplies positions (linear
     /// rope scaling divides them by its factor, llama.cpp's freq_scale).
+    /// `factors`, one per rotated pair, divide the frequencies (Llama 3.1+
+    /// files carry them as `rope_freqs.weight`).
     pub fn new(
         head_dim: usize,
         base: f32,
         scale: f32,
+        factors: Option<&[f32]>,
         positions: usize,
         dev: &Device,
     ) -> Result<Self> {
+        if let Some(f) = factors {
+            if f.len() != head_dim / 2 {
+                candle_core::bail!(
+                    "{} rope frequency factors for a head of {head_dim}",
+                    f.len()
+                );
+            }
+        }
         let inv: Vec<f32> = (0..head_dim)
             .step_by(2)
-            .map(|i| 1f32 / base.powf(i as f32 / head_dim as f32))
+            .enumerate()
+            .map(|(n, i)| {
+                let factor = factors.map_or(1.0, |f| f[n]);
+                1f32 / base.powf(i as f32 / head_dim as f32) / factor
+            })
             .collect();
         let half = inv.len();
         let inv = Tensor::from_vec(inv, (1, half), dev)?;
@@ -46,6 +61,15 @@ impl Rotary {
         let cos = self.cos.narrow(0, offset, len)?;
         let sin = self.sin.narrow(0, offset, len)?;
         candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
+    }
+
+    /// Like [`Rotary::apply`] but rotating adjacent pairs `(2i, 2i + 1)`, the
+    /// layout of llama-family GGUF files.
+    pub fn apply_interleaved(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
+        let (_, _, len, _) = x.dims4()?;
+        let cos = self.cos.narrow(0, offset, len)?;
+        let sin = self.sin.narrow(0, offset, len)?;
+        candle_nn::rotary_emb::rope_i(&x.contiguous()?, &cos, &sin)
     }
 }
 
@@ -86,4 +110,27 @@ pub(crate) fn ensure_room(pos: usize, len: usize, max: usize) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frequency_factors_slow_their_pair_down() {
+        let dev = Device::Cpu;
+        let plain = Rotary::new(4, 10_000., 1.0, None, 9, &dev).unwrap();
+        let scaled = Rotary::new(4, 10_000., 1.0, Some(&[1.0, 2.0]), 9, &dev).unwrap();
+        let p: Vec<Vec<f32>> = plain.cos.to_vec2().unwrap();
+        let s: Vec<Vec<f32>> = scaled.cos.to_vec2().unwrap();
+        // Pair 0 is untouched; pair 1 at position 8 turns like it did at position 4.
+        assert_eq!(p[8][0], s[8][0]);
+        assert!(
+            (s[8][1] - p[4][1]).abs() < 1e-6,
+            "{} vs {}",
+            s[8][1],
+            p[4][1]
+        );
+        assert!(Rotary::new(4, 10_000., 1.0, Some(&[1.0]), 9, &dev).is_err());
+    }
 }

@@ -1,20 +1,28 @@
-//! Qwen2 / Qwen2.5 text decoder over quantized GGUF weights.
+//! Dense decoder for the qwen2 (Qwen2, Qwen2.5) and llama (Llama 2/3,
+//! SmolLM2, Mistral-style) families over quantized GGUF weights.
 //!
-//! Cairn's default answer model is a Qwen2.5, so this decoder is ours rather
-//! than candle 0.11's `quantized_qwen2`, which it follows in structure (GQA
-//! attention with q/k/v biases, RMSNorm, rotary embeddings, SwiGLU). It
-//! differs where that matters on a laptop:
+//! Cairn's default answer model is a Qwen2.5 and its fallback a SmolLM2, so
+//! this decoder is ours rather than candle 0.11's `quantized_qwen2` /
+//! `quantized_llama`, which it follows in structure (GQA attention, q/k/v
+//! biases where the file has them, RMSNorm, rotary embeddings, SwiGLU). The
+//! two families differ in the rotary layout: qwen2 rotates the two halves of
+//! a head (NeoX style), llama rotates adjacent pairs (llama.cpp's "norm").
+//! It differs from candle where that matters on a laptop:
 //!
 //! - the token embedding stays quantized and only the looked-up rows are
 //!   dequantized; candle dequantizes the whole table to `f32`
-//!   (151,936 × 896 × 4 B ≈ 545 MB for Qwen2.5-0.5B), and with tied
-//!   embeddings the output head reads the same quantized tensor;
-//! - the KV cache can be cut back to a prefix ([`Qwen2::truncate_kv`]), so a
+//!   (151,936 × 896 × 4 B ≈ 545 MB for Qwen2.5-0.5B, 1 GB for Llama 3.2 1B),
+//!   and with tied embeddings the output head reads the same quantized tensor;
+//! - the KV cache can be cut back to a prefix ([`Dense::truncate_kv`]), so a
 //!   prompt that starts like the previous one (same system prompt and chat
 //!   template) continues from the cached keys and values instead of
 //!   recomputing them;
 //! - masks are built per call, not kept in a map that grows with every new
 //!   (length, position) pair over a long-running session.
+//!
+//! Llama 3.1+ rotary frequency factors (`rope_freqs.weight`) are applied.
+//! Mixture-of-experts llama files and partial rotary dimensions are left to
+//! candle's `quantized_llama` ([`Dense::supports`]).
 
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
 use candle_core::{Device, Module, Result, Tensor};
@@ -30,9 +38,9 @@ struct Layer {
     wq: QMatMul,
     wk: QMatMul,
     wv: QMatMul,
-    bq: Tensor,
-    bk: Tensor,
-    bv: Tensor,
+    bq: Option<Tensor>,
+    bk: Option<Tensor>,
+    bv: Option<Tensor>,
     wo: QMatMul,
     attn_norm: RmsNorm,
     ffn_norm: RmsNorm,
@@ -43,14 +51,16 @@ struct Layer {
     cache: Option<(Tensor, Tensor)>,
 }
 
-/// Qwen2 weights plus per-layer KV caches.
+/// Decoder weights plus per-layer KV caches.
 #[derive(Debug)]
-pub struct Qwen2 {
+pub struct Dense {
     embed: Arc<QTensor>,
     layers: Vec<Layer>,
     norm: RmsNorm,
     output: QMatMul,
     rotary: Rotary,
+    /// Adjacent-pair rotation (llama) instead of half-split (qwen2).
+    interleaved: bool,
     n_head: usize,
     n_kv_head: usize,
     head_dim: usize,
@@ -84,11 +94,24 @@ impl Layer {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = heads(self.wq.forward(x)?.broadcast_add(&self.bq)?, m.n_head)?;
-        let k = heads(self.wk.forward(x)?.broadcast_add(&self.bk)?, m.n_kv_head)?;
-        let v = heads(self.wv.forward(x)?.broadcast_add(&self.bv)?, m.n_kv_head)?;
-        let q = m.rotary.apply(&q, pos)?;
-        let k = m.rotary.apply(&k, pos)?;
+        let project = |w: &QMatMul, b: &Option<Tensor>| -> Result<Tensor> {
+            let y = w.forward(x)?;
+            match b {
+                Some(b) => y.broadcast_add(b),
+                None => Ok(y),
+            }
+        };
+        let q = heads(project(&self.wq, &self.bq)?, m.n_head)?;
+        let k = heads(project(&self.wk, &self.bk)?, m.n_kv_head)?;
+        let v = heads(project(&self.wv, &self.bv)?, m.n_kv_head)?;
+        let (q, k) = if m.interleaved {
+            (
+                m.rotary.apply_interleaved(&q, pos)?,
+                m.rotary.apply_interleaved(&k, pos)?,
+            )
+        } else {
+            (m.rotary.apply(&q, pos)?, m.rotary.apply(&k, pos)?)
+        };
 
         let (k, v) = match self.cache.take() {
             Some((ck, cv)) if pos > 0 => (Tensor::cat(&[&ck, &k], 2)?, Tensor::cat(&[&cv, &v], 2)?),
@@ -124,17 +147,44 @@ struct Dims<'a> {
     n_kv_head: usize,
     head_dim: usize,
     rotary: &'a Rotary,
+    interleaved: bool,
 }
 
-impl Qwen2 {
-    /// Loads the weights; rotary tables cover `max_positions` positions.
+impl Dense {
+    /// Whether this decoder runs `arch` files like `ct`: qwen2, and llama
+    /// without experts and with rotary embeddings over whole heads.
+    pub fn supports(arch: &str, ct: &gguf_file::Content) -> bool {
+        match arch {
+            "qwen2" => true,
+            "llama" => {
+                let md = |key: &str| metadata(ct, "llama", key).and_then(|v| v.to_u32()).ok();
+                let whole_heads = match (
+                    md("rope.dimension_count"),
+                    md("embedding_length"),
+                    md("attention.head_count"),
+                ) {
+                    (Some(rope), Some(hidden), Some(heads)) if heads > 0 => {
+                        rope as usize == hidden as usize / heads as usize
+                    }
+                    (None, _, _) => true,
+                    _ => false,
+                };
+                md("expert_count").unwrap_or(0) <= 1 && whole_heads
+            }
+            _ => false,
+        }
+    }
+
+    /// Loads the weights of a `qwen2` or `llama` file; rotary tables cover
+    /// `max_positions` positions.
     pub fn from_gguf<R: std::io::Seek + std::io::Read>(
+        arch: &str,
         ct: &gguf_file::Content,
         reader: &mut R,
         device: &Device,
         max_positions: usize,
     ) -> Result<Self> {
-        let md = |key: &str| metadata(ct, "qwen2", key);
+        let md = |key: &str| metadata(ct, arch, key);
         let n_head = md("attention.head_count")?.to_u32()? as usize;
         let n_kv_head = md("attention.head_count_kv")?.to_u32()? as usize;
         let hidden = md("embedding_length")?.to_u32()? as usize;
@@ -149,12 +199,24 @@ impl Qwen2 {
             || !hidden.is_multiple_of(n_head)
         {
             candle_core::bail!(
-                "inconsistent qwen2 shape: {n_head} heads, {n_kv_head} KV heads, hidden size {hidden}"
+                "inconsistent {arch} shape: {n_head} heads, {n_kv_head} KV heads, hidden size {hidden}"
             );
         }
         let head_dim = hidden / n_head;
 
-        let rotary = Rotary::new(head_dim, base, 1.0, max_positions, device)?;
+        // Llama 3.1+ scale some rotary frequencies down (llama.cpp's freq_factors).
+        let factors = match ct.tensor(reader, "rope_freqs.weight", device) {
+            Ok(t) => Some(t.dequantize(device)?.flatten_all()?.to_vec1::<f32>()?),
+            Err(_) => None,
+        };
+        let rotary = Rotary::new(
+            head_dim,
+            base,
+            1.0,
+            factors.as_deref(),
+            max_positions,
+            device,
+        )?;
 
         // With tied embeddings the head multiplies by the same quantized table.
         let (embed, output) = embedding_and_head(ct, reader, device)?;
@@ -167,9 +229,18 @@ impl Qwen2 {
                 wq: QMatMul::from_qtensor(t("attn_q.weight")?)?,
                 wk: QMatMul::from_qtensor(t("attn_k.weight")?)?,
                 wv: QMatMul::from_qtensor(t("attn_v.weight")?)?,
-                bq: t("attn_q.bias")?.dequantize(device)?,
-                bk: t("attn_k.bias")?.dequantize(device)?,
-                bv: t("attn_v.bias")?.dequantize(device)?,
+                bq: t("attn_q.bias")
+                    .ok()
+                    .map(|b| b.dequantize(device))
+                    .transpose()?,
+                bk: t("attn_k.bias")
+                    .ok()
+                    .map(|b| b.dequantize(device))
+                    .transpose()?,
+                bv: t("attn_v.bias")
+                    .ok()
+                    .map(|b| b.dequantize(device))
+                    .transpose()?,
                 wo: QMatMul::from_qtensor(t("attn_output.weight")?)?,
                 attn_norm: RmsNorm::from_qtensor(t("attn_norm.weight")?, eps)?,
                 ffn_norm: RmsNorm::from_qtensor(t("ffn_norm.weight")?, eps)?,
@@ -185,6 +256,7 @@ impl Qwen2 {
             norm,
             output,
             rotary,
+            interleaved: arch == "llama",
             n_head,
             n_kv_head,
             head_dim,
@@ -214,6 +286,7 @@ impl Qwen2 {
             n_kv_head: self.n_kv_head,
             head_dim: self.head_dim,
             rotary: &self.rotary,
+            interleaved: self.interleaved,
         };
         let mut x = self.embed.embedding(ids)?;
         for layer in &mut self.layers {
