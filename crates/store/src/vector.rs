@@ -178,7 +178,28 @@ impl VectorTable {
     }
 
     pub async fn count(&self) -> Result<usize> {
-        self.table.count_rows(None).await.map_err(lance_err)
+        self.read(|| async { self.table.count_rows(None).await.map_err(lance_err) })
+            .await
+    }
+
+    /// Runs a read of the table. A reader in another process than the writer can
+    /// lose the files of the version it holds: after an ingest or a removal the
+    /// writer compacts the table and prunes old versions at once (so replaced and
+    /// removed text leaves the disk). The read then fails with "Not found"; the
+    /// reader moves to the latest version and runs it once more.
+    async fn read<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        match op().await {
+            Err(StoreError::Vector(msg)) if is_missing_file(&msg) => {
+                tracing::debug!(%msg, "the version this reader held was pruned; refreshing");
+                self.refresh().await?;
+                op().await
+            }
+            other => other,
+        }
     }
 
     /// Picks up commits made through another handle or process.
@@ -207,6 +228,10 @@ impl VectorTable {
 
     /// Chunk counts per document and chunk ids stored more than once (used by verify).
     pub async fn scan_ids(&self) -> Result<IdScan> {
+        self.read(|| self.scan_ids_once()).await
+    }
+
+    async fn scan_ids_once(&self) -> Result<IdScan> {
         let mut stream = self
             .table
             .query()
@@ -302,21 +327,8 @@ impl VectorTable {
     }
 
     /// Nearest chunks to `query` by cosine similarity, best first.
-    ///
-    /// A reader in another process than the writer can lose the files of the
-    /// version it holds: after an ingest the writer compacts the table and prunes
-    /// old versions at once (so replaced and removed text leaves the disk). The
-    /// read then fails with "Not found"; the reader moves to the latest version
-    /// and tries once more.
     pub async fn search(&self, query: &[f32], limit: usize) -> Result<Vec<(StoredChunk, f32)>> {
-        match self.search_once(query, limit).await {
-            Err(StoreError::Vector(msg)) if is_missing_file(&msg) => {
-                tracing::debug!(%msg, "the version this reader held was pruned; refreshing");
-                self.refresh().await?;
-                self.search_once(query, limit).await
-            }
-            other => other,
-        }
+        self.read(|| self.search_once(query, limit)).await
     }
 
     async fn search_once(&self, query: &[f32], limit: usize) -> Result<Vec<(StoredChunk, f32)>> {

@@ -374,4 +374,21 @@ async fn a_reader_survives_the_writer_pruning_its_version() {
             .all(|h| h.0.text == "gamma" || h.0.text == "delta"),
         "only the new text is visible: {hits:?}"
     );
+
+    // The same for the full scans `verify` makes: another round of rewrites and
+    // pruning under the reader, then a consistency check from the reader.
+    for n in 0..4 {
+        let path = format!("/doc{n}.txt");
+        writer
+            .write_batch(vec![doc(&path, &["epsilon", "zeta"], n * 10 + 7)], &[])
+            .await
+            .expect("rewrite");
+    }
+    writer.optimize().await.expect("optimize");
+    writer.purge_deleted().await.expect("purge");
+    let report = reader
+        .verify()
+        .await
+        .expect("verify moves to the latest version instead of failing");
+    assert!(report.consistent(), "{report:?}");
 }
