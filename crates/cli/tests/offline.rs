@@ -19,15 +19,6 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The installed models, resolved before the test replaces `HOME`.
-fn models_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CAIRN_MODELS_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    let home = std::env::var_os("HOME").expect("HOME is set");
-    PathBuf::from(home).join(".cache/cairn/models")
-}
-
 struct Sandbox {
     home: PathBuf,
     traces: PathBuf,
@@ -47,7 +38,7 @@ impl Sandbox {
             .arg(&trace)
             .arg(env!("CARGO_BIN_EXE_cairn"))
             .arg("--models-dir")
-            .arg(models_dir())
+            .arg(cairn_embed::default_models_dir())
             .args(args)
             .env("HOME", &self.home)
             // Cairn itself must turn ONNX Runtime's telemetry off and pick the default

@@ -13,20 +13,12 @@
 use crate::harness::{copy_dir, gui_tools, kill_group, start_xvfb};
 use crate::sandbox::{sandbox_missing, violations, Allow};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Documents of tests/fixtures/docs that index (one of the 13 files is skipped).
 const FIXTURE_DOCUMENTS: usize = 12;
-
-fn models_dir() -> PathBuf {
-    match std::env::var_os("CAIRN_MODELS_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-            .join(".cache/cairn/models"),
-    }
-}
 
 fn indexed_documents(data: &Path) -> usize {
     std::fs::read_to_string(data.join("catalogue.json"))
@@ -47,7 +39,7 @@ fn desktop_app_indexes_and_loads_its_model_without_network() {
         eprintln!("skipping the desktop offline test: {why}");
         return;
     }
-    let models = models_dir();
+    let models = cairn_embed::default_models_dir();
     let tmp = tempfile::tempdir().expect("tempdir");
     let home = tmp.path().join("home");
     let data = tmp.path().join("data");
