@@ -4,7 +4,7 @@
 # prints a Markdown table of medians. Run on a quiet machine: with other work on
 # the cores, both engines' thread pools stall and the numbers mean little.
 #
-#   crates/llm/bench/side_by_side.sh [MODELS_DIR] [THREADS] [RUNS]
+#   [MODELS="a.gguf b.gguf"] crates/llm/bench/side_by_side.sh [MODELS_DIR] [THREADS] [RUNS]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 models="${1:-$HOME/.cache/cairn/models}"
@@ -20,7 +20,7 @@ bench="$CARGO_TARGET_DIR/$host/release/examples/llm_bench"
 requant="$(mktemp -d)"
 out="$(mktemp)"
 trap 'rm -rf "$requant" "$out"' EXIT
-for m in SmolLM2-135M-Instruct.Q4_1.gguf qwen2.5-coder-0.5b-instruct-q4_k_m.gguf gemma-3-270m-q4_k_m.gguf; do
+for m in ${MODELS:-SmolLM2-135M-Instruct.Q4_1.gguf qwen2.5-coder-0.5b-instruct-q4_k_m.gguf gemma-3-270m-q4_k_m.gguf}; do
   # Write the Q8_0 copy of slow tensors once, outside the measurement.
   "$bench" "$models/$m" --runs 1 --gen 2 --prompt-words 10 --requant-dir "$requant" >/dev/null
   for rep in 1 2; do
