@@ -1,20 +1,20 @@
 //! The commands the window calls. Each returns a sentence for the user on error.
 //!
 //! File access: the window can only name paths to index (what the user dropped
-//! or chose); reading a page back or opening a file is only allowed for
-//! documents already in the index.
+//! or chose); reading a page back, opening a file, re-indexing and removing go
+//! through the engine's library methods, which refuse anything that is not a
+//! document in the index.
 
 use crate::jobs::Jobs;
-use crate::state::{ensure_model, lock, AppState, SETTINGS_FILE};
+use crate::persist;
+use crate::state::{lock, model_state, AppState, SETTINGS_FILE};
 use crate::watch::Watcher;
-use crate::{models, persist};
 use cairn_engine::ask::{self, AskOptions};
-use cairn_engine::Engine;
+use cairn_engine::now_ms;
 use cairn_ipc::{
-    AppStatus, AskEvent, ChatTurn, Citation, DocumentRow, ModelRow, Settings, SourcePage,
-    TurnStatus,
+    AnswerDefaults, AnswerSentence, AppStatus, AskEvent, ChatTurn, Citation, DocumentRow, ModelRow,
+    Settings, SourcePage, TurnStatus,
 };
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use tauri::ipc::Channel;
@@ -23,13 +23,6 @@ use tauri_plugin_dialog::DialogExt;
 
 type Reply<T> = Result<T, String>;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 #[tauri::command]
 pub async fn get_status(st: State<'_, AppState>, jobs: State<'_, Jobs>) -> Reply<AppStatus> {
     // The UI asks for the status as soon as it is mounted: the window is usable.
@@ -37,16 +30,21 @@ pub async fn get_status(st: State<'_, AppState>, jobs: State<'_, Jobs>) -> Reply
     FIRST.call_once(|| {
         tracing::info!("window ready: {} ms after start", crate::since_start_ms());
     });
+    let defaults = AskOptions::default();
     let mut status = AppStatus {
         data_dir: st.data_dir.display().to_string(),
-        models_dir: st.models_dir.display().to_string(),
-        model: lock(&st.model_state).clone(),
+        models_dir: st.models.path().display().to_string(),
+        model: model_state(st.answer.status()),
         watched: lock(&st.watched)
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
         busy: jobs.busy(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        defaults: AnswerDefaults {
+            passages: defaults.k,
+            answer_tokens: defaults.answer_tokens,
+        },
         ..AppStatus::default()
     };
     match st.engine().await {
@@ -99,7 +97,7 @@ pub fn add_paths(app: AppHandle, jobs: State<'_, Jobs>, paths: Vec<String>) -> R
     if let Some(relative) = roots.iter().find(|p| !p.is_absolute()) {
         return Err(format!("{} is not an absolute path", relative.display()));
     }
-    jobs.ingest(&app, roots, false)
+    jobs.ingest(&app, roots)
 }
 
 /// Opens the system file chooser and queues what the user picks. With `watch`,
@@ -149,7 +147,7 @@ pub async fn pick_and_add(
         st.save_watched()?;
     }
     let shown = picked.iter().map(|p| p.display().to_string()).collect();
-    jobs.ingest(&app, picked, false)?;
+    jobs.ingest(&app, picked)?;
     Ok(shown)
 }
 
@@ -169,37 +167,14 @@ pub fn unwatch_folder(
         .collect())
 }
 
-/// Whether `path` is a document in the index: the only files the window may
-/// read back or open.
-fn indexed(engine: &Engine, path: &str) -> Reply<()> {
-    if engine.documents().iter().any(|d| d.path == path) {
-        Ok(())
-    } else {
-        Err(format!("{path} is not in your library"))
-    }
+#[tauri::command]
+pub async fn remove_document(jobs: State<'_, Jobs>, path: String) -> Reply<()> {
+    jobs.remove(path).await
 }
 
 #[tauri::command]
-pub async fn remove_document(
-    st: State<'_, AppState>,
-    jobs: State<'_, Jobs>,
-    path: String,
-) -> Reply<usize> {
-    let engine = st.engine().await?;
-    indexed(&engine, &path)?;
-    jobs.remove(vec![PathBuf::from(path)]).await
-}
-
-#[tauri::command]
-pub async fn reindex(
-    app: AppHandle,
-    st: State<'_, AppState>,
-    jobs: State<'_, Jobs>,
-    path: String,
-) -> Reply<u64> {
-    let engine = st.engine().await?;
-    indexed(&engine, &path)?;
-    jobs.ingest(&app, vec![PathBuf::from(path)], true)
+pub fn reindex(app: AppHandle, jobs: State<'_, Jobs>, path: String) -> Reply<u64> {
+    jobs.reindex(&app, vec![path])
 }
 
 #[tauri::command]
@@ -212,7 +187,6 @@ pub fn cancel_ingest(jobs: State<'_, Jobs>) -> Reply<()> {
 /// returns the finished turn (also kept in the chat history).
 #[tauri::command]
 pub async fn ask(
-    app: AppHandle,
     st: State<'_, AppState>,
     question: String,
     on_event: Channel<AskEvent>,
@@ -225,74 +199,53 @@ pub async fn ask(
     let settings = st.settings();
     let stop = st.stop_answer.clone();
     stop.store(false, Ordering::Relaxed);
-    let mut opts = AskOptions {
-        k: settings.passages,
-        answer_tokens: settings.answer_tokens,
-        ..AskOptions::default()
+    let defaults = AskOptions::default();
+    let opts = AskOptions {
+        k: settings.passages.unwrap_or(defaults.k),
+        answer_tokens: settings.answer_tokens.unwrap_or(defaults.answer_tokens),
+        temperature: settings.temperature,
+        seed: now_ms() as u64,
+        cancel: Some(stop.clone()),
+        ..defaults
     };
-    opts.gen.max_new_tokens = settings.answer_tokens;
-    opts.gen.temperature = settings.temperature;
-    opts.gen.seed = now_ms() as u64;
-    opts.gen.cancel = Some(stop.clone());
-
-    let retrieved = engine
-        .retrieve_for_answer(&question, &opts)
-        .await
-        .map_err(|e| format!("search failed: {e}"))?;
-    let _ = on_event.send(AskEvent::Retrieved {
-        passages: retrieved.hits.len(),
-        answerable: retrieved.answerable,
+    let events = on_event.clone();
+    let forward = Box::new(move |e: ask::AskEvent| {
+        let e = match e {
+            ask::AskEvent::Searched { query } => AskEvent::Searched { query },
+            ask::AskEvent::Evidence {
+                evidence,
+                answerable,
+            } => AskEvent::Evidence {
+                evidence: evidence.iter().map(evidence_view).collect(),
+                answerable,
+            },
+            ask::AskEvent::LoadingModel { name } => AskEvent::LoadingModel { name },
+            ask::AskEvent::Token { text } => AskEvent::Token { text },
+        };
+        let _ = events.send(e);
     });
-
+    // The conversation so far (since "New chat"): follow-ups are understood
+    // in its context. Failed turns are not part of it.
+    let history: Vec<ask::Turn> = lock(&st.chat)
+        .iter()
+        .filter(|t| t.status != TurnStatus::Failed)
+        .map(|t| ask::Turn {
+            question: t.question.clone(),
+            answer: t.answer.clone(),
+            searched_for: t.searched_for.clone().unwrap_or_else(|| t.question.clone()),
+        })
+        .collect();
     let asked_at_ms = now_ms();
     let id = st.id();
-    if !retrieved.answerable {
-        // Nothing relevant was found: the fixed reply, without loading a model.
-        let _ = on_event.send(AskEvent::Token {
-            text: ask::NOT_IN_DOCUMENTS.to_string(),
-        });
-        let turn = ChatTurn {
-            id,
-            question,
-            answer: ask::NOT_IN_DOCUMENTS.to_string(),
-            grounded: false,
-            asked_at_ms,
-            ..ChatTurn::default()
-        };
-        return Ok(finish_turn(&st, &on_event, turn));
-    }
-    let worker_app = app.clone();
-    let q = question.clone();
-    let events = on_event.clone();
-    let answered = tauri::async_runtime::spawn_blocking(move || {
-        use tauri::Manager;
-        let st = worker_app.state::<AppState>();
-        ensure_model(&worker_app, &st, &mut |name| {
-            let _ = events.send(AskEvent::LoadingModel {
-                name: name.to_string(),
-            });
-        })?;
-        let mut slot = lock(&st.model);
-        let loaded = slot
-            .as_mut()
-            .ok_or_else(|| "the answer model is not loaded".to_string())?;
-        ask::answer(&mut loaded.model, &q, &retrieved, &opts, &mut |piece| {
-            let _ = events.send(AskEvent::Token {
-                text: piece.to_string(),
-            });
-            ControlFlow::Continue(())
-        })
-        .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| format!("the answer task failed: {e}"))?;
-
+    let answered = engine
+        .ask(&question, &history, &opts, &st.answer, forward)
+        .await;
     let stopped = stop.load(Ordering::Relaxed);
     let turn = match answered {
         Ok(a) => ChatTurn {
             id,
+            searched_for: (a.searched_for != question).then(|| a.searched_for.clone()),
             question,
-            answer: a.answer,
             citations: a
                 .citations
                 .into_iter()
@@ -305,6 +258,16 @@ pub async fn ask(
                     text: c.text,
                 })
                 .collect(),
+            evidence: a.evidence.iter().map(evidence_view).collect(),
+            sentences: a
+                .sentences
+                .into_iter()
+                .map(|s| AnswerSentence {
+                    text: s.text,
+                    supported: s.supported,
+                })
+                .collect(),
+            answer: a.answer,
             status: if stopped {
                 TurnStatus::Stopped
             } else {
@@ -317,11 +280,14 @@ pub async fn ask(
             asked_at_ms,
         },
         Err(e) => {
-            let _ = on_event.send(AskEvent::Error { message: e.clone() });
+            let message = e.to_string();
+            let _ = on_event.send(AskEvent::Error {
+                message: message.clone(),
+            });
             ChatTurn {
                 id,
                 question,
-                answer: e,
+                answer: message,
                 status: TurnStatus::Failed,
                 asked_at_ms,
                 ..ChatTurn::default()
@@ -329,6 +295,18 @@ pub async fn ask(
         }
     };
     Ok(finish_turn(&st, &on_event, turn))
+}
+
+/// An evidence span as the window shows it (a citation of its sentences).
+fn evidence_view(e: &cairn_engine::evidence::Evidence) -> Citation {
+    Citation {
+        n: e.n,
+        path: e.path.clone(),
+        page: e.page,
+        start: e.start,
+        end: e.end,
+        text: e.text.clone(),
+    }
 }
 
 /// Keeps a finished turn in the chat history and tells the window.
@@ -366,29 +344,15 @@ pub async fn source_page(
     page: Option<u32>,
 ) -> Reply<SourcePage> {
     let engine = st.engine().await?;
-    indexed(&engine, &path)?;
-    let load = engine.config().load.clone();
-    let file = PathBuf::from(&path);
-    let doc = tauri::async_runtime::spawn_blocking(move || cairn_load::load(&file, &load))
+    let p = engine
+        .source_page(&path, page)
         .await
-        .map_err(|e| format!("reading {path} failed: {e}"))?
-        .map_err(|e| format!("cannot read {path} any more: {e}"))?;
-    let pages = doc.pages.len() as u32;
-    let found = match page {
-        Some(n) => doc.pages.into_iter().find(|p| p.number == Some(n)),
-        None => doc.pages.into_iter().next(),
-    };
-    let found = found.ok_or_else(|| {
-        format!(
-            "{path} has no page {} any more; re-index it",
-            page.unwrap_or(1)
-        )
-    })?;
+        .map_err(|e| e.to_string())?;
     Ok(SourcePage {
-        path,
-        page: found.number,
-        pages,
-        text: found.text,
+        path: p.path,
+        page: p.page,
+        pages: p.pages,
+        text: p.text,
     })
 }
 
@@ -396,8 +360,8 @@ pub async fn source_page(
 #[tauri::command]
 pub async fn open_document(st: State<'_, AppState>, path: String) -> Reply<()> {
     let engine = st.engine().await?;
-    indexed(&engine, &path)?;
-    open_with_system(Path::new(&path)).map_err(|e| format!("cannot open {path}: {e}"))
+    let file = engine.document_file(&path).map_err(|e| e.to_string())?;
+    open_with_system(&file).map_err(|e| format!("cannot open {path}: {e}"))
 }
 
 fn open_with_system(path: &Path) -> std::io::Result<()> {
@@ -424,8 +388,29 @@ fn open_with_system(path: &Path) -> std::io::Result<()> {
 
 #[tauri::command]
 pub fn list_models(st: State<'_, AppState>) -> Reply<Vec<ModelRow>> {
-    let chosen = st.chosen_model();
-    Ok(models::list(&st.models_dir, chosen.as_deref()))
+    let chosen = st.answer.path();
+    Ok(st
+        .models
+        .answer_models()
+        .into_iter()
+        .map(|m| {
+            let info = m.info.as_ref();
+            ModelRow {
+                name: info.map_or_else(|| m.file.clone(), |i| i.name.clone()),
+                architecture: info.map(|i| i.architecture.clone()).unwrap_or_default(),
+                quantization: info.map(|i| i.quantization.clone()).unwrap_or_default(),
+                size_bytes: info
+                    .map(|i| i.file_size)
+                    .unwrap_or_else(|| std::fs::metadata(&m.path).map_or(0, |md| md.len())),
+                parameters: info.map_or(0, |i| i.parameters),
+                context_length: info.map_or(0, |i| i.context_length),
+                supported: m.usable(),
+                selected: chosen.as_deref() == Some(m.path.as_path()),
+                problem: m.problem,
+                file: m.file,
+            }
+        })
+        .collect())
 }
 
 #[tauri::command]
@@ -434,17 +419,18 @@ pub fn get_settings(st: State<'_, AppState>) -> Reply<Settings> {
 }
 
 #[tauri::command]
-pub fn save_settings(
-    app: AppHandle,
-    st: State<'_, AppState>,
-    settings: Settings,
-) -> Reply<Settings> {
-    let settings = settings.clamped();
+pub fn save_settings(st: State<'_, AppState>, settings: Settings) -> Reply<Settings> {
+    let settings = Settings {
+        version: Settings::VERSION,
+        ..settings
+    }
+    .clamped();
     let model_changed = lock(&st.settings).model != settings.model;
     persist::save(&st.data_dir, SETTINGS_FILE, &settings).map_err(|e| format!("{e:#}"))?;
     *lock(&st.settings) = settings.clone();
     if model_changed {
-        crate::state::load_model_in_background(app);
+        st.answer.choose(settings.model.clone());
+        crate::state::load_model_in_background(st.answer.clone());
     }
     Ok(settings)
 }

@@ -1,23 +1,30 @@
-//! The ingest queue. Every write to the index (ingest, re-index, remove) goes
-//! through this one worker, in order, so writes never interleave; searches and
+//! The ingest queue. Every write to the index goes through this one worker, in
+//! order, so writes never interleave: opening the index at start-up (which
+//! repairs an interrupted write), ingest, re-index and remove. Searches and
 //! answers read concurrently.
 
-use crate::state::{lock, AppState};
-use cairn_engine::{CancelFlag, EngineError, IngestReport, Progress};
+use crate::state::{lock, AppState, EngineSlot};
+use cairn_engine::{
+    CancelFlag, Engine, EngineConfig, EngineError, IngestReport, OpenMode, Progress,
+};
 use cairn_ipc::{events, FileOutcome, FileProblem, IngestEvent, IngestSummary, LibraryChanged};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Instant;
 use tauri::{AppHandle, Emitter, Manager};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 pub enum JobKind {
-    /// Index files and folders; `force` re-reads files even if unchanged.
-    Ingest { roots: Vec<PathBuf>, force: bool },
+    /// Index files and folders (folders are synced).
+    Ingest { roots: Vec<PathBuf> },
+    /// Read indexed documents again even if unchanged.
+    Reindex { paths: Vec<String> },
+    /// Remove one indexed document.
     Remove {
-        paths: Vec<PathBuf>,
-        reply: oneshot::Sender<Result<usize, String>>,
+        path: String,
+        reply: oneshot::Sender<Result<(), String>>,
     },
 }
 
@@ -37,10 +44,11 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// Starts the worker; it runs until the app exits.
-    pub fn start(app: &AppHandle) -> Jobs {
+    /// Starts the worker: it opens the index, publishes it through `engine`, then
+    /// runs jobs until the app exits.
+    pub fn start(app: &AppHandle, engine: watch::Sender<EngineSlot>) -> Jobs {
         let (tx, rx) = mpsc::unbounded_channel();
-        tauri::async_runtime::spawn(worker(app.clone(), rx));
+        tauri::async_runtime::spawn(worker(app.clone(), engine, rx));
         Jobs {
             tx,
             next: AtomicU64::new(1),
@@ -65,17 +73,26 @@ impl Jobs {
     }
 
     /// Queues files and folders for indexing and tells the window.
-    pub fn ingest(&self, app: &AppHandle, roots: Vec<PathBuf>, force: bool) -> Result<u64, String> {
+    pub fn ingest(&self, app: &AppHandle, roots: Vec<PathBuf>) -> Result<u64, String> {
         let shown: Vec<String> = roots.iter().map(|p| p.display().to_string()).collect();
-        let job = self.push(JobKind::Ingest { roots, force })?;
+        let job = self.push(JobKind::Ingest { roots })?;
         let _ = app.emit(events::INGEST, IngestEvent::Queued { job, roots: shown });
         Ok(job)
     }
 
-    /// Removes documents (or everything under folders) and waits for it.
-    pub async fn remove(&self, paths: Vec<PathBuf>) -> Result<usize, String> {
+    /// Queues indexed documents to be read again and tells the window.
+    pub fn reindex(&self, app: &AppHandle, paths: Vec<String>) -> Result<u64, String> {
+        let job = self.push(JobKind::Reindex {
+            paths: paths.clone(),
+        })?;
+        let _ = app.emit(events::INGEST, IngestEvent::Queued { job, roots: paths });
+        Ok(job)
+    }
+
+    /// Removes an indexed document and waits for it.
+    pub async fn remove(&self, path: String) -> Result<(), String> {
         let (reply, rx) = oneshot::channel();
-        self.push(JobKind::Remove { paths, reply })?;
+        self.push(JobKind::Remove { path, reply })?;
         rx.await
             .map_err(|_| "the indexing worker has stopped".to_string())?
     }
@@ -128,7 +145,39 @@ fn outcome(o: &cairn_engine::ingest::FileOutcome) -> FileOutcome {
     }
 }
 
-async fn worker(app: AppHandle, mut rx: mpsc::UnboundedReceiver<Job>) {
+/// Opens the index for writing with the embedder from the models folder.
+async fn open_engine(st: &AppState) -> EngineSlot {
+    match Engine::open_with_models(EngineConfig::new(&st.data_dir), &st.models, OpenMode::Write)
+        .await
+    {
+        Ok(engine) => {
+            tracing::info!(
+                "index open: {} ({} documents)",
+                st.data_dir.display(),
+                engine.documents().len()
+            );
+            EngineSlot::Ready(Arc::new(engine))
+        }
+        Err(e) => {
+            let e = format!("cannot open the index in {}: {e}", st.data_dir.display());
+            tracing::error!("{e}");
+            EngineSlot::Failed(e)
+        }
+    }
+}
+
+async fn worker(
+    app: AppHandle,
+    engine_tx: watch::Sender<EngineSlot>,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+) {
+    let slot = open_engine(&app.state::<AppState>()).await;
+    let documents = match &slot {
+        EngineSlot::Ready(e) => e.documents().len(),
+        _ => 0,
+    };
+    let _ = engine_tx.send(slot);
+    let _ = app.emit(events::LIBRARY, LibraryChanged { documents });
     while let Some(job) = rx.recv().await {
         run(&app, job).await;
         app.state::<Jobs>().pending.fetch_sub(1, Ordering::Relaxed);
@@ -153,71 +202,71 @@ async fn run(app: &AppHandle, job: Job) {
                 JobKind::Remove { reply, .. } => {
                     let _ = reply.send(Err(error));
                 }
-                JobKind::Ingest { .. } => emit(IngestEvent::Failed { job: id, error }),
+                JobKind::Ingest { .. } | JobKind::Reindex { .. } => {
+                    emit(IngestEvent::Failed { job: id, error })
+                }
             }
             return;
         }
     };
-    match job.kind {
-        JobKind::Remove { paths, reply } => {
-            let result = engine.remove(&paths).await.map_err(|e| e.to_string());
+    let (roots, reindex) = match job.kind {
+        JobKind::Remove { path, reply } => {
+            let result = engine
+                .remove_document(&path)
+                .await
+                .map_err(|e| e.to_string());
             let _ = reply.send(result);
+            return;
         }
-        JobKind::Ingest { roots, force } => {
-            if id <= jobs.cancelled_upto.load(Ordering::Relaxed) {
-                emit(IngestEvent::Cancelled { job: id });
-                return;
-            }
-            if force {
-                if let Err(e) = engine.remove(&roots).await {
-                    emit(IngestEvent::Failed {
-                        job: id,
-                        error: e.to_string(),
-                    });
-                    return;
-                }
-            }
-            let cancel = CancelFlag::default();
-            *lock(&jobs.running) = Some(cancel.clone());
-            let started = Instant::now();
-            let handle = app.clone();
-            let progress = move |p: &Progress| {
-                let e = match p {
-                    Progress::Scanned { files } => IngestEvent::Scanned {
-                        job: id,
-                        files: *files,
-                    },
-                    Progress::File {
-                        path,
-                        outcome: o,
-                        done,
-                        total,
-                    } => IngestEvent::File {
-                        job: id,
-                        path: path.clone(),
-                        outcome: outcome(o),
-                        done: *done,
-                        total: *total,
-                        elapsed_ms: started.elapsed().as_millis() as u64,
-                    },
-                    Progress::Optimizing => IngestEvent::Optimizing { job: id },
-                    Progress::Finished => return,
-                };
-                let _ = handle.emit(events::INGEST, e);
-            };
-            let result = engine.ingest(&roots, &progress, &cancel).await;
-            *lock(&jobs.running) = None;
-            match result {
-                Ok(report) => emit(IngestEvent::Finished {
-                    job: id,
-                    summary: summary(&report),
-                }),
-                Err(EngineError::Cancelled) => emit(IngestEvent::Cancelled { job: id }),
-                Err(e) => emit(IngestEvent::Failed {
-                    job: id,
-                    error: e.to_string(),
-                }),
-            }
-        }
+        JobKind::Ingest { roots } => (roots, None),
+        JobKind::Reindex { paths } => (Vec::new(), Some(paths)),
+    };
+    if id <= jobs.cancelled_upto.load(Ordering::Relaxed) {
+        emit(IngestEvent::Cancelled { job: id });
+        return;
+    }
+    let cancel = CancelFlag::default();
+    *lock(&jobs.running) = Some(cancel.clone());
+    let started = Instant::now();
+    let handle = app.clone();
+    let progress = move |p: &Progress| {
+        let e = match p {
+            Progress::Scanned { files } => IngestEvent::Scanned {
+                job: id,
+                files: *files,
+            },
+            Progress::File {
+                path,
+                outcome: o,
+                done,
+                total,
+            } => IngestEvent::File {
+                job: id,
+                path: path.clone(),
+                outcome: outcome(o),
+                done: *done,
+                total: *total,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            },
+            Progress::Optimizing => IngestEvent::Optimizing { job: id },
+            Progress::Finished => return,
+        };
+        let _ = handle.emit(events::INGEST, e);
+    };
+    let result = match &reindex {
+        Some(paths) => engine.reindex(paths, &progress, &cancel).await,
+        None => engine.ingest(&roots, &progress, &cancel).await,
+    };
+    *lock(&jobs.running) = None;
+    match result {
+        Ok(report) => emit(IngestEvent::Finished {
+            job: id,
+            summary: summary(&report),
+        }),
+        Err(EngineError::Cancelled) => emit(IngestEvent::Cancelled { job: id }),
+        Err(e) => emit(IngestEvent::Failed {
+            job: id,
+            error: e.to_string(),
+        }),
     }
 }

@@ -4,7 +4,10 @@
 //! - [`jobs`]: the ingest queue; every index write goes through its one worker.
 //! - [`watch`]: watched folders kept in sync with file-system notifications.
 //! - [`state`]: the open engine, the answer model, settings and chat history.
-//! - [`models`], [`persist`]: model files, and the app's small JSON files.
+//! - [`persist`]: the app's small JSON files.
+//!
+//! Everything the app does with documents and models goes through
+//! `cairn_engine` (and only the window's messages through `cairn_ipc`).
 //!
 //! The UI lives in `ui/` (Leptos, compiled to WebAssembly by trunk) and is
 //! embedded in the binary from `ui/dist`. The messages between the two are the
@@ -12,16 +15,15 @@
 
 pub mod commands;
 pub mod jobs;
-pub mod models;
 pub mod persist;
 pub mod state;
 pub mod watch;
 
-use cairn_ipc::{events, LibraryChanged};
-use state::{AppState, EngineSlot};
-use std::sync::{Arc, OnceLock};
+use cairn_engine::ModelsDir;
+use state::AppState;
+use std::sync::OnceLock;
 use std::time::Instant;
-use tauri::{Emitter, Manager};
+use tauri::Manager;
 
 /// When the process started; start-up times in the log are measured from here
 /// (scripts/bench-desktop.sh reads them).
@@ -41,45 +43,22 @@ pub fn run() {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    tracing::info!("cpu features: {}", cairn_llm::cpu_features());
 
     let data_dir = cairn_engine::default_data_dir();
-    let models_dir = cairn_embed::default_models_dir();
-    let (state, engine_tx) = AppState::new(data_dir.clone(), models_dir.clone());
+    let models = ModelsDir::default();
 
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
-        .manage(state)
         .setup(move |app| {
             let handle = app.handle().clone();
-            app.manage(jobs::Jobs::start(&handle));
-            // Open the index in the background: the window shows at once and
-            // commands wait for the engine.
-            let opener = handle.clone();
-            tauri::async_runtime::spawn(async move {
-                let slot = match state::open_engine(&data_dir, &models_dir).await {
-                    Ok(engine) => {
-                        let documents = engine.documents().len();
-                        tracing::info!(
-                            "index open: {} ({documents} documents)",
-                            data_dir.display()
-                        );
-                        EngineSlot::Ready(Arc::new(engine))
-                    }
-                    Err(e) => {
-                        tracing::error!("{e}");
-                        EngineSlot::Failed(e)
-                    }
-                };
-                let documents = match &slot {
-                    EngineSlot::Ready(e) => e.documents().len(),
-                    _ => 0,
-                };
-                let _ = engine_tx.send(slot);
-                let _ = opener.emit(events::LIBRARY, LibraryChanged { documents });
-            });
+            let (state, engine_tx) = AppState::new(&handle, data_dir, models);
+            let answer = state.answer.clone();
+            app.manage(state);
+            // The jobs worker opens the index (repairing an interrupted write, so it
+            // is the index's only writer from the start) while the window shows.
+            app.manage(jobs::Jobs::start(&handle, engine_tx));
             app.manage(watch::Watcher::start(&handle));
-            state::load_model_in_background(handle);
+            state::load_model_in_background(answer);
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

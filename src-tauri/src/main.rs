@@ -4,6 +4,6 @@
 fn main() {
     // Before any thread exists: ONNX Runtime's telemetry is off only through this
     // variable (see docs/SECURITY.md), and setting variables later races with reads.
-    cairn_embed::disable_runtime_telemetry();
+    cairn_engine::models::prepare_process();
     cairn_desktop::run();
 }

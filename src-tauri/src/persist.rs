@@ -1,7 +1,8 @@
 //! The desktop app's own small files, next to the index in the data directory:
 //! `desktop/settings.json`, `desktop/watched.json` and `desktop/chat.json`.
-//! Each is written atomically (temporary file, then rename), so a crash leaves
-//! either the old or the new version, never half of one.
+//! Each is written like the index's own files (`cairn_engine::write_atomic`:
+//! temporary file, fsync, rename), so a crash or power loss leaves either the
+//! old or the new version, never half of one.
 
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
@@ -32,11 +33,8 @@ pub fn load<T: DeserializeOwned + Default>(data_dir: &Path, name: &str) -> T {
 pub fn save<T: Serialize>(data_dir: &Path, name: &str, value: &T) -> Result<()> {
     let dir = dir(data_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
     let bytes = serde_json::to_vec_pretty(value)?;
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+    cairn_engine::write_atomic(&dir.join(name), &bytes)?;
     Ok(())
 }
 

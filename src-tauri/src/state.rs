@@ -1,11 +1,10 @@
 //! The app's state: the open engine, the answer model, settings, chat history and
 //! watched folders, shared by the commands and the background tasks.
 
-use crate::{models, persist};
-use cairn_engine::{Engine, EngineConfig, OpenMode};
+use crate::persist;
+use cairn_engine::{AnswerModel, Engine, ModelStatus, ModelsDir};
 use cairn_ipc::{events, ChatTurn, ModelState, Settings};
-use cairn_llm::LocalModel;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tauri::{AppHandle, Emitter};
@@ -15,8 +14,8 @@ pub const SETTINGS_FILE: &str = "settings.json";
 pub const WATCHED_FILE: &str = "watched.json";
 pub const CHAT_FILE: &str = "chat.json";
 
-/// The engine is opened in the background at start-up so the window appears at
-/// once; commands wait for it.
+/// The engine is opened in the background at start-up (by the jobs worker, the
+/// only writer) so the window appears at once; commands wait for it.
 #[derive(Clone)]
 pub enum EngineSlot {
     Opening,
@@ -24,19 +23,12 @@ pub enum EngineSlot {
     Failed(String),
 }
 
-/// The loaded answer model and the file it came from.
-pub struct LoadedModel {
-    pub path: PathBuf,
-    pub model: LocalModel,
-}
-
 pub struct AppState {
     pub data_dir: PathBuf,
-    pub models_dir: PathBuf,
+    pub models: ModelsDir,
     engine: watch::Receiver<EngineSlot>,
-    /// Only the answer thread and the loader lock this (never an async task).
-    pub model: Arc<Mutex<Option<LoadedModel>>>,
-    pub model_state: Mutex<ModelState>,
+    /// The answer model: loaded in the background at start, then on demand.
+    pub answer: Arc<AnswerModel>,
     pub settings: Mutex<Settings>,
     pub chat: Mutex<Vec<ChatTurn>>,
     pub watched: Mutex<Vec<PathBuf>>,
@@ -51,19 +43,53 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The window's view of the answer model's status.
+pub fn model_state(status: ModelStatus) -> ModelState {
+    match status {
+        ModelStatus::Missing => ModelState::Missing,
+        ModelStatus::Loading { name } => ModelState::Loading { name },
+        ModelStatus::Ready {
+            name,
+            architecture,
+            load_ms,
+        } => ModelState::Ready {
+            name,
+            architecture,
+            load_ms,
+        },
+        ModelStatus::Failed { name, error } => ModelState::Failed { name, error },
+    }
+}
+
 impl AppState {
-    pub fn new(data_dir: PathBuf, models_dir: PathBuf) -> (Self, watch::Sender<EngineSlot>) {
+    pub fn new(
+        app: &AppHandle,
+        data_dir: PathBuf,
+        models: ModelsDir,
+    ) -> (Self, watch::Sender<EngineSlot>) {
         let (tx, rx) = watch::channel(EngineSlot::Opening);
-        let settings: Settings = persist::load::<Settings>(&data_dir, SETTINGS_FILE).clamped();
+        let settings: Settings = persist::load::<Settings>(&data_dir, SETTINGS_FILE)
+            .upgraded()
+            .clamped();
         let watched: Vec<PathBuf> = persist::load(&data_dir, WATCHED_FILE);
         let chat: Vec<ChatTurn> = persist::load(&data_dir, CHAT_FILE);
         let next_id = chat.iter().map(|t| t.id).max().unwrap_or(0) + 1;
+        let handle = app.clone();
+        let answer =
+            AnswerModel::new(models.clone(), settings.model.clone()).with_observer(move |status| {
+                if let ModelStatus::Ready { name, load_ms, .. } = status {
+                    tracing::info!(
+                        "model ready: {name} ({load_ms} ms to load, {} ms after start)",
+                        crate::since_start_ms()
+                    );
+                }
+                let _ = handle.emit(events::MODEL, model_state(status.clone()));
+            });
         let state = AppState {
             data_dir,
-            models_dir,
+            models,
             engine: rx,
-            model: Arc::new(Mutex::new(None)),
-            model_state: Mutex::new(ModelState::Missing),
+            answer: Arc::new(answer),
             settings: Mutex::new(settings),
             chat: Mutex::new(chat),
             watched: Mutex::new(watched),
@@ -112,105 +138,14 @@ impl AppState {
         let watched = lock(&self.watched).clone();
         persist::save(&self.data_dir, WATCHED_FILE, &watched).map_err(|e| format!("{e:#}"))
     }
-
-    pub fn set_model_state(&self, app: &AppHandle, state: ModelState) {
-        *lock(&self.model_state) = state.clone();
-        let _ = app.emit(events::MODEL, state);
-    }
-
-    /// The model file the settings point at (or the default).
-    pub fn chosen_model(&self) -> Option<PathBuf> {
-        let chosen = lock(&self.settings).model.clone();
-        models::choose(&self.models_dir, chosen.as_deref())
-    }
-}
-
-/// Opens the index with the embedder from the models folder.
-pub async fn open_engine(data_dir: &Path, models_dir: &Path) -> Result<Engine, String> {
-    let embedder = cairn_embed::FastEmbedder::open(models_dir).map_err(|e| {
-        format!(
-            "cannot load the embedding model from {}: {e}. Run scripts/setup.sh (or models/fetch.sh) to install it.",
-            models_dir.display()
-        )
-    })?;
-    Engine::open(
-        EngineConfig::new(data_dir),
-        Arc::new(embedder),
-        OpenMode::Write,
-    )
-    .await
-    .map_err(|e| format!("cannot open the index in {}: {e}", data_dir.display()))
 }
 
 /// Loads the chosen answer model on a background thread (it takes seconds) so
 /// the first question does not wait for it.
-pub fn load_model_in_background(app: AppHandle) {
+pub fn load_model_in_background(answer: Arc<AnswerModel>) {
     std::thread::spawn(move || {
-        use tauri::Manager;
-        let st = app.state::<AppState>();
-        if let Err(e) = ensure_model(&app, &st, &mut |_| {}) {
+        if let Err(e) = answer.ensure(&mut |_| {}) {
             tracing::warn!("{e}");
         }
     });
-}
-
-/// Makes sure the chosen model is loaded, loading or switching it if needed.
-/// Blocking: call from a blocking thread. `on_loading` hears the model's name
-/// when a load starts.
-pub fn ensure_model(
-    app: &AppHandle,
-    st: &AppState,
-    on_loading: &mut dyn FnMut(&str),
-) -> Result<(), String> {
-    let Some(path) = st.chosen_model() else {
-        st.set_model_state(app, ModelState::Missing);
-        return Err(format!(
-            "No answer model is installed. Run models/fetch.sh, or copy a GGUF model file into {}.",
-            st.models_dir.display()
-        ));
-    };
-    let mut slot = lock(&st.model);
-    if slot.as_ref().is_some_and(|m| m.path == path) {
-        return Ok(());
-    }
-    let name = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    on_loading(&name);
-    st.set_model_state(app, ModelState::Loading { name: name.clone() });
-    // Free the old model first: two in memory at once is what a laptop notices.
-    *slot = None;
-    let started = std::time::Instant::now();
-    match models::load(&st.models_dir, &path) {
-        Ok(model) => {
-            let info = model.info();
-            tracing::info!(
-                "model ready: {} ({} ms to load, {} ms after start)",
-                info.name,
-                started.elapsed().as_millis(),
-                crate::since_start_ms()
-            );
-            st.set_model_state(
-                app,
-                ModelState::Ready {
-                    name: info.name.clone(),
-                    architecture: info.architecture.clone(),
-                    load_ms: started.elapsed().as_millis() as u64,
-                },
-            );
-            *slot = Some(LoadedModel { path, model });
-            Ok(())
-        }
-        Err(error) => {
-            st.set_model_state(
-                app,
-                ModelState::Failed {
-                    name,
-                    error: error.clone(),
-                },
-            );
-            Err(error)
-        }
-    }
 }

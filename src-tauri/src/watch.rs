@@ -54,7 +54,7 @@ impl Watcher {
             }
         }
         if !folders.is_empty() {
-            if let Err(e) = app.state::<Jobs>().ingest(app, folders, false) {
+            if let Err(e) = app.state::<Jobs>().ingest(app, folders) {
                 tracing::warn!("{e}");
             }
         }
@@ -110,7 +110,7 @@ async fn debounce(app: AppHandle, mut rx: mpsc::UnboundedReceiver<PathBuf>) {
         tracing::info!("syncing watched folders: {folders:?}");
         if let Err(e) = app
             .state::<Jobs>()
-            .ingest(&app, folders.into_iter().collect(), false)
+            .ingest(&app, folders.into_iter().collect())
         {
             tracing::warn!("{e}");
         }

@@ -4,8 +4,10 @@
 Checks, for every line of qrels.tsv, that the file exists inside corpus/,
 that the PDF page exists, and that every `answer` string of the query occurs
 (case- and whitespace-insensitively) in the text of at least one of the
-query's score-2 units.  Also validates queries.jsonl / unanswerable.jsonl and
-prints statistics about the set.
+query's score-2 units.  Also validates queries.jsonl / unanswerable.jsonl
+(including the optional `near` units and `why` note of an unanswerable
+question) and conversations.jsonl (multi-turn questions whose every fact must
+occur in one of the turn's gold units), and prints statistics about the set.
 
 Needs only python3 (stdlib) and the `pdftotext` CLI from poppler-utils.
 
@@ -32,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
 QUERIES = os.path.join(HERE, "queries.jsonl")
 UNANSWERABLE = os.path.join(HERE, "unanswerable.jsonl")
+CONVERSATIONS = os.path.join(HERE, "conversations.jsonl")
 QRELS = os.path.join(HERE, "qrels.tsv")
 
 KINDS = ("lexical", "paraphrase", "identifier")
@@ -222,7 +225,23 @@ def load_jsonl(path, errors, with_answer):
                     row["answer"] = []
             elif answer is not None:
                 errors.append(f"{where} {qid}: unanswerable questions must not carry an answer")
-            extra = set(row) - {"_id", "text", "kind", "answer"}
+            allowed = {"_id", "text", "kind", "answer"}
+            if not with_answer:
+                # Unanswerable questions may say which units come closest
+                # (`near`, corpus-ids checked in main) and why they do not
+                # answer (`why`).
+                allowed |= {"near", "why"}
+                near, why = row.get("near"), row.get("why")
+                if near is not None and (
+                    not isinstance(near, list)
+                    or not near
+                    or not all(isinstance(n, str) and n.strip() for n in near)
+                ):
+                    errors.append(f"{where} {qid}: near must be a non-empty list of corpus-ids")
+                    row["near"] = None
+                if why is not None and (not isinstance(why, str) or len(why.strip()) < 8):
+                    errors.append(f"{where} {qid}: why must be a non-empty sentence")
+            extra = set(row) - allowed
             if extra:
                 errors.append(f"{where} {qid}: unknown fields {sorted(extra)}")
             row["_line"] = where
@@ -257,6 +276,91 @@ def load_qrels(path, errors):
             errors.append(f"{where}: duplicate pair {qid} {cid}")
         seen.add((qid, cid))
         rows.append((where, qid, cid, int(score)))
+    return rows
+
+
+def _fact_list(facts):
+    """True for 1-3 facts, each a non-empty list of non-empty strings."""
+    return (
+        isinstance(facts, list)
+        and 1 <= len(facts) <= 3
+        and all(
+            isinstance(f, list) and f and all(isinstance(a, str) and a.strip() for a in f)
+            for f in facts
+        )
+    )
+
+
+def load_conversations(path, errors):
+    """conversations.jsonl: {"_id", "turns": [{"text", "standalone", "facts",
+    "gold"}, ...]} with 2-3 turns.  Schema only; gold units and facts are
+    checked against the corpus in main()."""
+    rows = []
+    if not os.path.exists(path):
+        errors.append(f"{os.path.basename(path)}: missing")
+        return rows
+    seen = set()
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            where = f"{os.path.basename(path)}:{lineno}"
+            if not line.strip():
+                errors.append(f"{where}: blank line")
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                errors.append(f"{where}: bad JSON: {e}")
+                continue
+            if not isinstance(row, dict):
+                errors.append(f"{where}: not a JSON object")
+                continue
+            cid = row.get("_id")
+            if not isinstance(cid, str) or not cid:
+                errors.append(f"{where}: missing _id")
+                continue
+            if cid in seen:
+                errors.append(f"{where}: duplicate _id {cid}")
+            seen.add(cid)
+            extra = set(row) - {"_id", "turns"}
+            if extra:
+                errors.append(f"{where} {cid}: unknown fields {sorted(extra)}")
+            turns = row.get("turns")
+            if not isinstance(turns, list) or not 2 <= len(turns) <= 3:
+                errors.append(f"{where} {cid}: turns must be a list of 2-3 turns")
+                continue
+            good = []
+            for n, turn in enumerate(turns, start=1):
+                tw = f"{where} {cid} turn {n}"
+                if not isinstance(turn, dict):
+                    errors.append(f"{tw}: not a JSON object")
+                    continue
+                extra = set(turn) - {"text", "standalone", "facts", "gold"}
+                if extra:
+                    errors.append(f"{tw}: unknown fields {sorted(extra)}")
+                text, standalone = turn.get("text"), turn.get("standalone")
+                if not isinstance(text, str) or not text.strip():
+                    errors.append(f"{tw}: missing or empty text")
+                if not isinstance(standalone, str) or len(standalone.strip()) < 8:
+                    errors.append(f"{tw}: missing or too short standalone")
+                elif n == 1 and isinstance(text, str) and standalone != text:
+                    errors.append(f"{tw}: the first turn's standalone must equal its text")
+                if not _fact_list(turn.get("facts")):
+                    errors.append(
+                        f"{tw}: facts must be 1-3 facts, each a non-empty list of non-empty strings"
+                    )
+                    turn["facts"] = []
+                gold = turn.get("gold")
+                if not isinstance(gold, list) or not gold or not all(
+                    isinstance(g, str) and g.strip() for g in gold
+                ):
+                    errors.append(f"{tw}: gold must be a non-empty list of corpus-ids")
+                    turn["gold"] = []
+                elif len(set(gold)) != len(gold):
+                    errors.append(f"{tw}: duplicate gold unit")
+                good.append(turn)
+            row["turns"] = good
+            row["_line"] = where
+            rows.append(row)
     return rows
 
 
@@ -311,6 +415,7 @@ def main():
     queries = load_jsonl(QUERIES, errors, with_answer=True)
     unanswerable = load_jsonl(UNANSWERABLE, errors, with_answer=False)
     qrels = load_qrels(QRELS, errors)
+    conversations = load_conversations(CONVERSATIONS, errors)
 
     by_id = {}
     for row in queries + unanswerable:
@@ -353,6 +458,39 @@ def main():
             elif args.verbose:
                 print(f"{qid}: {ans!r} found in {found}")
 
+    # Unanswerable questions: every `near` unit must exist.
+    near_files = Counter()
+    for q in unanswerable:
+        near = q.get("near") or []
+        for cid in near:
+            resolve(corpus, cid, f"{q['_line']} {q['_id']} near", errors)
+        for f in {cid.split("#p")[0] for cid in near}:
+            near_files[f] += 1
+
+    # Conversations: every gold unit exists and every fact (one of its
+    # spellings) occurs in at least one of the turn's gold units.
+    conv_files = Counter()  # file -> turns with a gold unit in it
+    for c in conversations:
+        if c["_id"] in by_id:
+            errors.append(f"{c['_line']}: _id {c['_id']} is also a query id")
+        for n, turn in enumerate(c["turns"], start=1):
+            tw = f"{c['_line']} {c['_id']} turn {n}"
+            gold = [(cid, resolve(corpus, cid, tw, errors)) for cid in turn["gold"]]
+            gold = [(cid, text) for cid, text in gold if text is not None]
+            for f in {cid.split("#p")[0] for cid, _ in gold}:
+                conv_files[f] += 1
+            if len(gold) != len(turn["gold"]):
+                continue
+            for fact in turn["facts"]:
+                found = [cid for cid, text in gold if any(contains(text, a) for a in fact)]
+                if not found:
+                    errors.append(
+                        f"{tw}: no spelling of fact {fact!r} found in its gold units "
+                        f"{[cid for cid, _ in gold]}"
+                    )
+                elif args.verbose:
+                    print(f"{c['_id']}.{n}: {fact!r} found in {found}")
+
     # Statistics.
     files = corpus.files()
     pdfs = [f for f in files if f.lower().endswith(".pdf")]
@@ -386,14 +524,27 @@ def main():
     print("Cairn evaluation set")
     print(f"  corpus: {len(files)} files, {total_bytes / 1e6:.2f} MB "
           f"({len(pdfs)} PDF with {total_pages} pages, {len(htmls)} HTML, {len(others)} other)")
+    def more(f):
+        return (f", {near_files.get(f, 0)} unanswerable near, "
+                f"{conv_files.get(f, 0)} conversation turns")
+
     for f in pdfs:
-        print(f"    {f}: {len(corpus.pages(f))} pages, {per_file.get(f, 0)} queries")
+        print(f"    {f}: {len(corpus.pages(f))} pages, {per_file.get(f, 0)} queries{more(f)}")
     for f in htmls + others:
-        print(f"    {f}: {per_file.get(f, 0)} queries")
+        print(f"    {f}: {per_file.get(f, 0)} queries{more(f)}")
     print(f"  queries: {len(queries)} ("
           + ", ".join(f"{k} {kinds.get(k, 0)}" for k in KINDS) + ")")
     print(f"  unanswerable: {len(unanswerable)} ("
-          + ", ".join(f"{k} {ukinds.get(k, 0)}" for k in KINDS if ukinds.get(k)) + ")")
+          + ", ".join(f"{k} {ukinds.get(k, 0)}" for k in KINDS if ukinds.get(k)) + "; "
+          + f"{sum(1 for q in unanswerable if q.get('near'))} with near units, "
+          + f"{sum(1 for q in unanswerable if q.get('why'))} with why)")
+    nturns = Counter(len(c["turns"]) for c in conversations)
+    print(f"  conversations: {len(conversations)} ("
+          + ", ".join(f"{k}-turn {nturns[k]}" for k in sorted(nturns)) + "), "
+          f"{sum(nturns[k] * k for k in nturns)} turns, "
+          f"{sum(len(t['facts']) for c in conversations for t in c['turns'])} facts, "
+          f"{sum(1 for c in conversations if len({g.split('#p')[0] for t in c['turns'] for g in t['gold']}) > 1)}"
+          " spanning more than one file")
     print(f"  qrels: {len(qrels)} lines (score 2: {scores.get(2, 0)}, score 1: {scores.get(1, 0)}), "
           f"{len(judged_units)} distinct units judged out of {len(all_units)}")
     multi = sum(1 for units in judged.values() if len({c.split('#p')[0] for c, s, _ in units if s == 2}) > 1)
@@ -414,7 +565,8 @@ def main():
         for e in errors:
             print("  " + e)
         return 1
-    print("\nOK: every qrels line resolves and every answer is in a score-2 unit")
+    print("\nOK: every qrels line resolves and every answer is in a score-2 unit; "
+          "every conversation fact is in a gold unit")
     return 0
 
 

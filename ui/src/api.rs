@@ -78,7 +78,7 @@ pub async fn pick(folder: bool, watch: bool) -> Result<Vec<String>, String> {
     call("pick_and_add", &Args { folder, watch }).await
 }
 
-pub async fn remove_document(path: &str) -> Result<usize, String> {
+pub async fn remove_document(path: &str) -> Result<(), String> {
     call("remove_document", &PathArgs { path }).await
 }
 

@@ -23,6 +23,10 @@ pub struct Streaming {
     pub text: String,
     /// What the shell is doing before the first token.
     pub phase: String,
+    /// The query searched, when it differs from the question (a follow-up).
+    pub searched_for: Option<String>,
+    /// The evidence, shown as soon as it is found.
+    pub evidence: Vec<cairn_ipc::Citation>,
 }
 
 /// Progress of the ingest job on screen.

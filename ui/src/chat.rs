@@ -18,19 +18,28 @@ fn send(s: Store, question: String) {
         question: question.clone(),
         text: String::new(),
         phase: "Searching your documents…".into(),
+        searched_for: None,
+        evidence: Vec::new(),
     }));
+    let asked = question.clone();
     spawn_local(async move {
         let result = api::ask(&question, move |e| match e {
-            AskEvent::Retrieved {
-                passages,
+            AskEvent::Searched { query } => s.streaming.update(|x| {
+                if let Some(x) = x {
+                    x.searched_for = (query != asked).then_some(query);
+                }
+            }),
+            AskEvent::Evidence {
+                evidence,
                 answerable,
             } => s.streaming.update(|x| {
                 if let Some(x) = x {
                     x.phase = if answerable {
-                        format!("Reading {passages} passages…")
+                        "Writing the answer…".into()
                     } else {
                         "Nothing relevant found.".into()
                     };
+                    x.evidence = evidence;
                 }
             }),
             AskEvent::LoadingModel { name } => s.streaming.update(|x| {
@@ -110,6 +119,8 @@ pub fn ChatView() -> impl IntoView {
                 {move || s.streaming.get().map(|st| view! {
                     <article class="turn streaming" data-testid="streaming">
                         <div class="question">{st.question}</div>
+                        <SearchedFor query=st.searched_for/>
+                        <EvidenceList evidence=st.evidence label="Evidence"/>
                         <div class="answer" data-testid="streaming-answer">
                             {if st.text.is_empty() {
                                 view! { <span class="phase">{st.phase}</span> }.into_any()
@@ -180,20 +191,96 @@ fn EmptyState() -> impl IntoView {
     }
 }
 
-#[component]
-fn Turn(turn: ChatTurn) -> impl IntoView {
-    let citations = turn.citations.clone();
-    let find = move |n: usize| citations.iter().find(|c| c.n == n).cloned();
-    let body = segments(&turn.answer)
+/// The answer's text with its `[n]` markers as citation chips.
+fn answer_body(text: &str, citations: &[Citation]) -> impl IntoView {
+    segments(text)
         .into_iter()
         .map(|seg| match seg {
             Segment::Text(t) => view! { <span>{t}</span> }.into_any(),
-            Segment::Cite(n) => match find(n) {
+            Segment::Cite(n) => match citations.iter().find(|c| c.n == n).cloned() {
                 Some(c) => view! { <CiteChip c=c/> }.into_any(),
                 None => view! { <span>{format!("[{n}]")}</span> }.into_any(),
             },
         })
-        .collect_view();
+        .collect_view()
+}
+
+/// "Searched for: …" under a follow-up whose question was rewritten, so a
+/// wrong rewrite is visible.
+#[component]
+fn SearchedFor(query: Option<String>) -> impl IntoView {
+    query.map(|q| {
+        view! { <div class="searched" data-testid="searched-for"><span class="label">"Searched for: "</span>{q}</div> }
+    })
+}
+
+/// Evidence sentences with their file and page; a click opens the passage.
+#[component]
+fn EvidenceList(evidence: Vec<Citation>, label: &'static str) -> impl IntoView {
+    let s = store();
+    (!evidence.is_empty()).then(|| {
+        let items = evidence
+            .into_iter()
+            .take(4)
+            .map(|c| {
+                let page = c.page.map(|p| format!(", p. {p}")).unwrap_or_default();
+                let where_ = format!("{}{page}", file_name(&c.path));
+                let snippet: String = {
+                    let flat = c.text.split_whitespace().collect::<Vec<_>>().join(" ");
+                    if flat.chars().count() > 220 {
+                        format!("{}…", flat.chars().take(220).collect::<String>())
+                    } else {
+                        flat
+                    }
+                };
+                let open = c.clone();
+                view! {
+                    <li>
+                        <button class="evidence-item" data-testid="evidence" title=c.path.clone()
+                            on:click=move |_| {
+                                source::open(s, open.clone());
+                                if s.view.get_untracked() != View::Chat { s.view.set(View::Chat) }
+                            }>
+                            <span class="where">{where_}</span>
+                            <span class="quote">{snippet}</span>
+                        </button>
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <div class="evidence">
+                <span class="label">{label}</span>
+                <ul>{items}</ul>
+            </div>
+        }
+    })
+}
+
+#[component]
+fn Turn(turn: ChatTurn) -> impl IntoView {
+    let citations = turn.citations.clone();
+    // Sentence by sentence when the support check ran, so an unsupported one
+    // can be marked; otherwise the text as it is.
+    let body = if turn.sentences.is_empty() {
+        answer_body(&turn.answer, &citations).into_any()
+    } else {
+        turn.sentences
+            .iter()
+            .map(|sen| {
+                let supported = sen.supported;
+                view! {
+                    <span class="sentence" class:unsupported=!supported data-testid="sentence"
+                        data-supported=supported.to_string()
+                        title=if supported { "" } else { "Not supported by the cited passage: check it before relying on it" }>
+                        {answer_body(&sen.text, &citations)}
+                    </span>
+                    " "
+                }
+            })
+            .collect_view()
+            .into_any()
+    };
     let status = match turn.status {
         TurnStatus::Done => None,
         TurnStatus::Stopped => Some("Stopped"),
@@ -209,17 +296,35 @@ fn Turn(turn: ChatTurn) -> impl IntoView {
             turn.tokens_per_s
         )
     };
+    let unsupported = turn.sentences.iter().filter(|x| !x.supported).count();
     let sources = turn.citations.clone();
+    let refused = !turn.grounded && turn.status == TurnStatus::Done;
+    let nearest = if refused {
+        turn.evidence.clone()
+    } else {
+        Vec::new()
+    };
     view! {
-        <article class="turn" data-testid="turn">
+        <article class="turn" data-testid="turn" data-refused=refused.to_string()>
             <div class="question">{turn.question.clone()}</div>
+            <SearchedFor query=turn.searched_for.clone()/>
             <div class="answer" data-testid="answer" class:ungrounded=!turn.grounded>{body}</div>
+            {(unsupported > 0).then(|| view! {
+                <div class="warning" data-testid="unsupported-note">{
+                    if unsupported == 1 {
+                        "The marked sentence is not supported by the passage it cites.".to_string()
+                    } else {
+                        format!("The {unsupported} marked sentences are not supported by the passages they cite.")
+                    }
+                }</div>
+            })}
             {(!sources.is_empty()).then(|| view! {
                 <div class="sources">
                     <span class="label">"Sources"</span>
                     {sources.into_iter().map(|c| view! { <CiteChip c=c long=true/> }).collect_view()}
                 </div>
             })}
+            <div data-testid="nearest"><EvidenceList evidence=nearest label="Nearest sources"/></div>
             <div class="meta">
                 {status.map(|st| view! { <span class="badge">{st}</span> })}
                 <span>{meta}</span>

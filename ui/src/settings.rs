@@ -39,6 +39,9 @@ pub fn SettingsView() -> impl IntoView {
         save(next);
     };
     let num = |ev: &leptos::ev::Event| event_target_value(ev).parse::<f64>().ok();
+    // The engine's calibrated defaults, which a setting left alone follows.
+    let default_tokens = move || s.status.with(|st| st.defaults.answer_tokens);
+    let default_passages = move || s.status.with(|st| st.defaults.passages);
 
     view! {
         <section class="settings" data-testid="settings">
@@ -77,8 +80,12 @@ pub fn SettingsView() -> impl IntoView {
             <div class="field">
                 <label for="answer-tokens">"Longest answer (tokens)"</label>
                 <input id="answer-tokens" type="number" min="32" max="2048" step="32"
-                    prop:value=move || s.settings.with(|v| v.answer_tokens.to_string())
-                    on:change=move |ev| if let Some(n) = num(&ev) { edit(&move |v| v.answer_tokens = n as usize) }/>
+                    prop:value=move || s.settings.with(|v| v.answer_tokens.unwrap_or(default_tokens()).to_string())
+                    on:change=move |ev| if let Some(n) = num(&ev) {
+                        let n = n as usize;
+                        edit(&move |v| v.answer_tokens = (n != default_tokens()).then_some(n))
+                    }/>
+                <p class="hint">{move || format!("Default: {}", default_tokens())}</p>
             </div>
             <div class="field">
                 <label for="temperature">{move || format!("Temperature: {:.1}", s.settings.with(|v| v.temperature))}</label>
@@ -90,8 +97,12 @@ pub fn SettingsView() -> impl IntoView {
             <div class="field">
                 <label for="passages">"Passages per question"</label>
                 <input id="passages" type="number" min="1" max="20"
-                    prop:value=move || s.settings.with(|v| v.passages.to_string())
-                    on:change=move |ev| if let Some(n) = num(&ev) { edit(&move |v| v.passages = n as usize) }/>
+                    prop:value=move || s.settings.with(|v| v.passages.unwrap_or(default_passages()).to_string())
+                    on:change=move |ev| if let Some(n) = num(&ev) {
+                        let n = n as usize;
+                        edit(&move |v| v.passages = (n != default_passages()).then_some(n))
+                    }/>
+                <p class="hint">{move || format!("Default: {} (more passages can find more, but the first word comes later)", default_passages())}</p>
             </div>
             <div class="field">
                 <label>"Theme"</label>

@@ -4,15 +4,15 @@
 //!   throughput (files, PDF pages, chunks and embedded chunks per second), the time
 //!   breakdown by stage, and peak RSS.
 //! - `bench search` fills a fresh index with synthetic chunks (see
-//!   `cairn_engine::bench`) and times hybrid, BM25-only and vector-only searches with
+//!   `cairn_eval::synthetic`) and times hybrid, BM25-only and vector-only searches with
 //!   real query embeddings, reporting p50/p95/p99.
 //! - `bench during-ingest` searches an index from this process while a separate
 //!   `cairn ingest` process writes to it, and compares latency before, during and after.
 
 use crate::App;
 use anyhow::{Context, Result};
-use cairn_engine::bench::{word, zipf, Rng, Synthetic};
 use cairn_engine::{CancelFlag, OpenMode, SearchMode};
+use cairn_eval::synthetic::{populate, word, zipf, Rng, Synthetic};
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -160,9 +160,7 @@ async fn search(
             );
         }
         let t = Instant::now();
-        engine
-            .populate_synthetic(&spec, &|n| eprintln!("  wrote {n} chunks"))
-            .await?;
+        populate(&engine, &spec, &|n| eprintln!("  wrote {n} chunks")).await?;
         eprintln!(
             "indexed {chunks} synthetic chunks in {:.1} s",
             t.elapsed().as_secs_f64()
@@ -309,7 +307,7 @@ async fn during_ingest(
         .arg("--data-dir")
         .arg(&dir)
         .arg("--models-dir")
-        .arg(&app.models_dir)
+        .arg(app.models.path())
         .arg("ingest")
         .args(&paths)
         .arg("--json")

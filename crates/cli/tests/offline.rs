@@ -38,7 +38,7 @@ impl Sandbox {
             .arg(&trace)
             .arg(env!("CARGO_BIN_EXE_cairn"))
             .arg("--models-dir")
-            .arg(cairn_embed::default_models_dir())
+            .arg(cairn_engine::models::default_models_dir())
             .args(args)
             .env("HOME", &self.home)
             // Cairn itself must turn ONNX Runtime's telemetry off and pick the default

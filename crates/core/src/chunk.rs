@@ -26,6 +26,7 @@
 //! character (Unicode scalar value) offsets only when a chunk is emitted, with
 //! cursors that walk forward so the conversion stays linear.
 
+use crate::text::{push_trimmed, sentences};
 use crate::types::{Chunk, Document, Format, Page};
 use crate::TokenCounter;
 use serde::{Deserialize, Serialize};
@@ -589,136 +590,6 @@ fn words(text: &str, range: Range<usize>) -> Vec<Range<usize>> {
         out.push(s..range.end);
     }
     out
-}
-
-/// Words after which a full stop does not end a sentence (lower case, without
-/// the stop). Dotted forms such as "e.g" and "U.S" are recognised by shape in
-/// [`is_abbreviation`], and single letters are taken as initials.
-const ABBREVIATIONS: &[&str] = &[
-    "al", "approx", "ca", "cf", "ch", "dept", "dr", "eq", "eqs", "esp", "fig", "figs", "ibid",
-    "incl", "jr", "mr", "mrs", "ms", "mt", "prof", "resp", "sec", "sr", "st", "viz", "vol", "vs",
-];
-
-/// Sentence-final punctuation that needs whitespace after it to end a sentence.
-fn is_stop(c: char) -> bool {
-    matches!(c, '.' | '!' | '?' | '…')
-}
-
-/// CJK sentence-final punctuation, which ends a sentence even with no space
-/// after it (CJK text does not separate sentences with spaces).
-fn is_cjk_stop(c: char) -> bool {
-    matches!(c, '。' | '！' | '？' | '｡')
-}
-
-/// Closing quotes and brackets that belong to the sentence they follow.
-fn is_closer(c: char) -> bool {
-    matches!(
-        c,
-        ')' | ']' | '"' | '\'' | '”' | '’' | '»' | '」' | '』' | '）' | '】' | '》'
-    )
-}
-
-/// Sentences of a prose paragraph, trimmed. A sentence ends after `.`, `!`,
-/// `?` or `…` (a run of them, plus closing quotes or brackets) when whitespace
-/// follows, or after a CJK full stop. A single `.` does not end a sentence
-/// after an abbreviation or an initial, or when the next word starts with a
-/// lower-case letter ("e.g. this"); "3.14" and "v1.2" have no space after the
-/// dot and never split.
-fn sentences(text: &str, range: Range<usize>) -> Vec<Range<usize>> {
-    let base = range.start;
-    let s = &text[range];
-    let chars: Vec<(usize, char)> = s.char_indices().collect();
-    let byte_at = |k: usize| chars.get(k).map_or(s.len(), |&(b, _)| b);
-    let mut out = Vec::new();
-    let mut sentence_start = 0;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i].1;
-        if !is_stop(c) && !is_cjk_stop(c) {
-            i += 1;
-            continue;
-        }
-        let mut k = i + 1;
-        while k < chars.len() && (is_stop(chars[k].1) || is_cjk_stop(chars[k].1)) {
-            k += 1;
-        }
-        let run_end = k;
-        while k < chars.len() && is_closer(chars[k].1) {
-            k += 1;
-        }
-        let ends = if is_cjk_stop(c) {
-            true
-        } else if k < chars.len() && !chars[k].1.is_whitespace() {
-            false
-        } else if c == '.' && run_end == i + 1 {
-            !is_abbreviation(&chars[..i]) && !next_word_is_lowercase(&chars[k..])
-        } else {
-            true
-        };
-        if ends {
-            let end = byte_at(k);
-            push_trimmed(text, base + sentence_start..base + end, &mut out, |r| r);
-            sentence_start = end;
-        }
-        i = k;
-    }
-    push_trimmed(text, base + sentence_start..base + s.len(), &mut out, |r| r);
-    out
-}
-
-/// Whether the word just before a full stop (the end of `before`) is an
-/// abbreviation or an initial.
-fn is_abbreviation(before: &[(usize, char)]) -> bool {
-    let word_start = before
-        .iter()
-        .rposition(|&(_, c)| c.is_whitespace())
-        .map_or(0, |p| p + 1);
-    let word: String = before[word_start..]
-        .iter()
-        .map(|&(_, c)| c)
-        .skip_while(|c| !c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
-    if word.is_empty() {
-        return false;
-    }
-    if word.chars().count() == 1 {
-        return word.chars().all(char::is_alphabetic);
-    }
-    if ABBREVIATIONS.contains(&word.as_str()) {
-        return true;
-    }
-    // "e.g", "i.e", "U.S", "a.m", "Ph.D": short letter groups joined by dots.
-    word.contains('.')
-        && word
-            .split('.')
-            .all(|p| (1..=2).contains(&p.chars().count()) && p.chars().all(char::is_alphabetic))
-}
-
-/// Whether the first non-whitespace character of `after` is a lower-case letter.
-fn next_word_is_lowercase(after: &[(usize, char)]) -> bool {
-    after
-        .iter()
-        .map(|&(_, c)| c)
-        .find(|c| !c.is_whitespace())
-        .is_some_and(char::is_lowercase)
-}
-
-/// Trims whitespace off `range` and, if anything is left, pushes `make(range)`.
-fn push_trimmed<T>(
-    text: &str,
-    range: Range<usize>,
-    out: &mut Vec<T>,
-    make: impl FnOnce(Range<usize>) -> T,
-) {
-    let s = &text[range.clone()];
-    let trimmed_start = s.trim_start();
-    if trimmed_start.is_empty() {
-        return;
-    }
-    let start = range.start + (s.len() - trimmed_start.len());
-    let end = start + trimmed_start.trim_end().len();
-    out.push(make(start..end));
 }
 
 /// The largest char boundary of `s` at or below `i` (and at most `s.len()`).

@@ -6,6 +6,9 @@
 //!   their file, page, character span and heading path.
 //! - [`Embedder`] and [`TokenCounter`]: the traits model backends implement.
 //! - [`fusion`]: reciprocal rank fusion of keyword and vector result lists.
+//! - [`text`]: the sentence splitter shared by chunking and answer handling.
+//! - [`prompt`]: grounded prompts, citations, attribution.
+//! - [`support`]: whether the cited evidence supports each sentence of an answer.
 //! - [`SearchHit`]: one fused retrieval result, with both component ranks.
 //!
 //! This crate knows nothing of LanceDB, tantivy, ONNX Runtime or candle.
@@ -13,10 +16,21 @@
 pub mod chunk;
 pub mod fusion;
 pub mod prompt;
+pub mod support;
+pub mod text;
 mod types;
 
 pub use chunk::{chunk_document, ChunkConfig};
 pub use types::*;
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it): the one
+/// timestamp format of catalogue entries, chat turns and file names.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 /// Errors raised by model backends behind the core traits.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use cairn_core::{Embedder, TokenCounter};
-use cairn_embed::{default_models_dir, EmbedderConfig, FastEmbedder};
+use cairn_embed::{EmbedderConfig, FastEmbedder};
+
+#[path = "../../../tests/support/models.rs"]
+mod models;
 
 struct Args {
     n: usize,
@@ -31,7 +34,7 @@ fn parse_args() -> Result<Args, String> {
         words: 168,
         batch: 8,
         file: PathBuf::from("/usr/share/common-licenses/GPL-3"),
-        models: default_models_dir(),
+        models: models::installed_models_dir(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {

@@ -3,8 +3,6 @@
 //! - [`FastEmbedder`]: implements [`cairn_core::Embedder`] and [`cairn_core::TokenCounter`] for
 //!   all-MiniLM-L6-v2 (384 dimensions, mean pooling, unit-length vectors, 256 tokens at most).
 //! - [`EmbedderConfig`]: where the model and the ONNX Runtime library are, and how to run them.
-//! - [`default_models_dir`]: `$CAIRN_MODELS_DIR`, else `~/.cache/cairn/models`, the directory
-//!   `models/fetch.sh` installs into.
 //!
 //! Nothing here downloads anything: the model files and `libonnxruntime.so` must already be
 //! installed by `models/fetch.sh`, and a missing file is reported as
@@ -50,18 +48,6 @@ const MODEL_FILES: [&str; 5] = [
     "special_tokens_map.json",
     "tokenizer_config.json",
 ];
-
-/// The models directory: `$CAIRN_MODELS_DIR` if set and not empty, else `~/.cache/cairn/models`.
-pub fn default_models_dir() -> PathBuf {
-    match std::env::var_os("CAIRN_MODELS_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => dirs::home_dir()
-            .unwrap_or_default()
-            .join(".cache")
-            .join("cairn")
-            .join("models"),
-    }
-}
 
 /// How to open a [`FastEmbedder`].
 ///

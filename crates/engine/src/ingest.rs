@@ -1,8 +1,8 @@
 //! Incremental ingestion: walk, diff against the catalogue, load, chunk, embed, write.
 
-use crate::{io_err, now_ms, Engine, EngineError, Result};
-use cairn_core::{chunk_document, Chunk, Document};
-use cairn_store::{doc_id_for, DocEntry, DocStatus, DocWrite, StoredChunk};
+use crate::{io_err, Engine, EngineError, Result};
+use cairn_core::{chunk_document, now_ms, Chunk, Document};
+use cairn_store::{doc_id_for, DocEntry, DocStatus, DocWrite};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -50,6 +50,7 @@ pub struct IngestReport {
     pub skipped: Vec<Skipped>,
     pub chunks: usize,
     pub pages: usize,
+    #[serde(rename = "timings_ms")]
     pub timings: Timings,
 }
 
@@ -128,10 +129,6 @@ fn path_key(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-fn heading_of(c: &Chunk) -> String {
-    c.heading_path.join(" > ")
-}
-
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
@@ -146,6 +143,17 @@ impl Engine {
     pub async fn ingest(
         &self,
         roots: &[PathBuf],
+        progress: &(dyn Fn(&Progress) + Send + Sync),
+        cancel: &CancelFlag,
+    ) -> Result<IngestReport> {
+        self.sync(roots, false, progress, cancel).await
+    }
+
+    /// Ingest with `force`: files are read again even when unchanged.
+    pub(crate) async fn sync(
+        &self,
+        roots: &[PathBuf],
+        force: bool,
         progress: &(dyn Fn(&Progress) + Send + Sync),
         cancel: &CancelFlag,
     ) -> Result<IngestReport> {
@@ -215,11 +223,11 @@ impl Engine {
             if cancel.load(Ordering::Relaxed) {
                 // Keep what is complete: flush prepared documents before stopping.
                 self.flush(&mut pending, &mut report).await?;
-                self.store.touch(std::mem::take(&mut touched))?;
+                self.store.touch(std::mem::take(&mut touched)).await?;
                 return Err(EngineError::Cancelled);
             }
             let key = path_key(file);
-            let outcome = match self.prepare(file, &key, &mut report).await {
+            let outcome = match self.prepare(file, &key, force, &mut report).await {
                 Ok(Step::Unchanged(touch)) => {
                     report.unchanged += 1;
                     if let Some(e) = touch {
@@ -253,7 +261,7 @@ impl Engine {
             });
         }
         self.flush(&mut pending, &mut report).await?;
-        self.store.touch(touched)?;
+        self.store.touch(touched).await?;
 
         if !removals.is_empty() {
             let t = Instant::now();
@@ -278,6 +286,7 @@ impl Engine {
         &self,
         file: &Path,
         key: &str,
+        force: bool,
         report: &mut IngestReport,
     ) -> std::result::Result<Step, String> {
         let t = Instant::now();
@@ -288,7 +297,7 @@ impl Engine {
         }
         let size = meta.len();
         let mtime = mtime_ms(&meta);
-        let previous = self.store.entry(key);
+        let previous = self.store.entry(key).filter(|_| !force);
         if let Some(prev) = &previous {
             if prev.status == DocStatus::Indexed && prev.size == size && prev.mtime_ms == mtime {
                 report.timings.diff_ms += ms(t.elapsed());
@@ -366,38 +375,17 @@ impl Engine {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             embedder.embed_passages(&refs)
         })
-        .await
-        .map_err(|e| EngineError::Task(e.to_string()))??;
+        .await??;
         report.timings.embed_ms += ms(t.elapsed());
 
         let mut vectors = vectors.into_iter();
         let mut writes = Vec::with_capacity(batch.len());
         for p in batch {
-            let doc_id = p.entry.doc_id.clone();
-            let stored: Vec<StoredChunk> = p
-                .chunks
-                .iter()
-                .map(|c| StoredChunk {
-                    chunk_id: format!("{doc_id}:{}", c.ordinal),
-                    doc_id: doc_id.clone(),
-                    path: p.entry.path.clone(),
-                    ordinal: c.ordinal,
-                    page: c.page,
-                    start: c.start,
-                    end: c.end,
-                    heading: heading_of(c),
-                    text: c.text.clone(),
-                })
-                .collect();
-            let vecs: Vec<Vec<f32>> = vectors.by_ref().take(stored.len()).collect();
+            let vecs: Vec<Vec<f32>> = vectors.by_ref().take(p.chunks.len()).collect();
             report.indexed += 1;
-            report.chunks += stored.len();
+            report.chunks += p.chunks.len();
             report.pages += p.entry.pages as usize;
-            writes.push(DocWrite {
-                entry: p.entry,
-                chunks: stored,
-                vectors: vecs,
-            });
+            writes.push(DocWrite::new(p.entry, &p.chunks, vecs));
         }
         let t = Instant::now();
         self.store.write_batch(writes, &[]).await?;
@@ -430,6 +418,54 @@ impl Engine {
             self.store.purge_deleted().await?;
         }
         Ok(removals.len())
+    }
+}
+
+/// A document whose chunks are already embedded (benchmarks, imports).
+#[derive(Debug, Clone)]
+pub struct EmbeddedDocument {
+    /// The document's key: an absolute path (it need not exist).
+    pub path: String,
+    pub format: cairn_core::Format,
+    pub pages: u32,
+    /// Identifies the content; a later ingest of a real file at `path` replaces it.
+    pub content_hash: String,
+    pub chunks: Vec<Chunk>,
+    /// One vector per chunk, from this engine's embedder's space.
+    pub vectors: Vec<Vec<f32>>,
+}
+
+impl Engine {
+    /// Writes documents that come with their vectors, through the normal write
+    /// path (catalogue, both stores, crash safety). Call [`Engine::optimize`]
+    /// after the last batch.
+    pub async fn write_embedded(&self, docs: Vec<EmbeddedDocument>) -> Result<()> {
+        let dim = self.embedder.dimension();
+        let mut writes = Vec::with_capacity(docs.len());
+        for d in docs {
+            if let Some(v) = d.vectors.iter().find(|v| v.len() != dim) {
+                return Err(cairn_store::StoreError::DimensionMismatch {
+                    expected: dim,
+                    found: v.len(),
+                }
+                .into());
+            }
+            assert_eq!(d.chunks.len(), d.vectors.len(), "one vector per chunk");
+            let entry = DocEntry {
+                doc_id: doc_id_for(&d.path),
+                path: d.path,
+                content_hash: d.content_hash,
+                size: 0,
+                mtime_ms: 0,
+                format: d.format.as_str().to_string(),
+                pages: d.pages,
+                chunks: d.chunks.len() as u32,
+                status: DocStatus::Pending,
+                indexed_at_ms: now_ms(),
+            };
+            writes.push(DocWrite::new(entry, &d.chunks, d.vectors));
+        }
+        Ok(self.store.write_batch(writes, &[]).await?)
     }
 }
 

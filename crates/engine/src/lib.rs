@@ -1,31 +1,49 @@
-//! Cairn's engine: everything between "here are some files" and "here are the
-//! passages that answer the question", with no UI dependency.
+//! Cairn's engine: everything between "here are some files" and "here is the
+//! answer, with its sources", with no UI dependency. It is the whole API of the
+//! shells: the `cairn` CLI and the desktop app depend on this crate (and the
+//! desktop on `cairn-ipc` for its window's messages), never on the crates below.
 //!
-//! - [`Engine`]: opens a data directory and an embedder; [`Engine::ingest`],
-//!   [`Engine::search`], [`Engine::documents`], [`Engine::remove`].
+//! - [`Engine`]: opens a data directory ([`Engine::open_with_models`]);
+//!   [`Engine::ingest`], [`Engine::search`], [`Engine::ask`],
+//!   [`Engine::documents`], [`Engine::remove`].
+//! - [`models`]: the models folder (location, listing, default answer model,
+//!   loading) and [`AnswerModel`], the one loaded answer model of a process.
+//! - [`ask`]: grounded answers with citations, and the calibrated answer
+//!   defaults ([`ask::AskOptions`]).
+//! - [`library`]: what the index holds, read back only for catalogued documents
+//!   (source pages, the files themselves, re-indexing).
 //! - [`ingest`]: incremental sync of files and folders (unchanged files are skipped
 //!   by size/mtime and content hash, changed ones replaced, deleted ones removed).
 //! - [`search`]: hybrid retrieval, BM25 and vectors in parallel, fused.
-//! - [`eval`]: BEIR-style evaluation (nDCG@10, recall@5/10, MRR) used to tune fusion.
 //! - [`verify`]: read-only consistency check of the catalogue against both stores.
 //!
 //! The engine is async at its boundary because LanceDB is; CPU-bound work (loading,
-//! chunking, embedding, BM25) runs on blocking threads.
+//! chunking, embedding, generation) runs on blocking threads, and so does every
+//! blocking store operation (inside `cairn-store`).
 
+pub mod answerability;
 pub mod ask;
-pub mod bench;
-pub mod eval;
+pub mod evidence;
 pub mod ingest;
+pub mod library;
+pub mod models;
 pub mod search;
 pub mod verify;
 
-pub use cairn_core::{fusion::FusionConfig, ChunkConfig, SearchHit};
-pub use cairn_store::{DocEntry, DocStatus, OpenMode, RepairReport, StoreStats};
-pub use ingest::{CancelFlag, FileFailure, IngestReport, Progress};
+pub use cairn_core::fusion::{FusionConfig, FusionMethod};
+pub use cairn_core::prompt::{Citation, Passage};
+pub use cairn_core::support;
+pub use cairn_core::{now_ms, Chunk, ChunkConfig, Embedder, Format, SearchHit};
+pub use cairn_llm::{FinishReason, ModelInfo};
+pub use cairn_store::{
+    write_atomic, DocEntry, DocStatus, OpenMode, RepairReport, StoreError, StoreStats,
+};
+pub use ingest::{CancelFlag, FileFailure, FileOutcome, IngestReport, Progress};
+pub use library::SourcePage;
+pub use models::{AnswerModel, ModelEntry, ModelStatus, ModelsDir};
 pub use search::SearchMode;
 
-use cairn_core::Embedder;
-use cairn_store::{Store, StoreError};
+use cairn_store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,19 +54,57 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Embed(#[from] cairn_core::EmbedError),
+    /// The embedding model is not installed (or does not load) in the models folder.
+    #[error("cannot load the embedding model from {models_dir}: {source}. Run scripts/setup.sh (or models/fetch.sh) to install it")]
+    EmbedderMissing {
+        models_dir: PathBuf,
+        #[source]
+        source: cairn_core::EmbedError,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
+    /// A file in the index could not be read again (for the source pane).
+    #[error(transparent)]
+    Load(#[from] cairn_load::LoadError),
+    /// A path that is not a document of the index.
+    #[error("{path} is not in your library")]
+    NotInLibrary { path: String },
+    /// A document has no such page any more (the file changed since indexing).
+    #[error("{path} has no page {page} any more; re-index it")]
+    NoSuchPage { path: String, page: u32 },
     #[error("cancelled")]
     Cancelled,
     #[error("background task failed: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
+    #[error("the question is empty")]
+    EmptyQuestion,
+    /// No usable answer model is installed.
+    #[error(
+        "no answer model in {models_dir}: run models/fetch.sh, or copy a GGUF model file there"
+    )]
+    NoAnswerModel { models_dir: PathBuf },
+    /// An answer model failed to load.
+    #[error("cannot load the model {path}: {source}")]
+    Model {
+        path: PathBuf,
+        #[source]
+        source: cairn_llm::LlmError,
+    },
+    /// A GGUF file that cannot answer questions.
+    #[error("{path} cannot be used as an answer model: {problem}")]
+    UnusableModel { path: PathBuf, problem: String },
+    /// The question does not fit the model's context.
     #[error("answer generation failed: {0}")]
-    Answer(String),
-    #[error("evaluation set {path}: {reason}")]
-    EvalSet { path: PathBuf, reason: String },
+    Prompt(#[from] cairn_core::prompt::PackError),
+    #[error("answer generation failed: {source}")]
+    Generation {
+        #[source]
+        source: cairn_llm::LlmError,
+    },
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -99,7 +155,8 @@ pub fn default_data_dir() -> PathBuf {
         .join("cairn")
 }
 
-/// An open index plus the embedder that built it.
+/// An open index plus the embedder that built it: the API of the CLI and the
+/// desktop app. It owns every policy they share (see the crate docs).
 pub struct Engine {
     cfg: EngineConfig,
     embedder: Arc<dyn Embedder>,
@@ -128,6 +185,17 @@ impl Engine {
         })
     }
 
+    /// Opens the data directory with the embedder installed in `models`: what
+    /// the CLI and the desktop app do.
+    pub async fn open_with_models(
+        cfg: EngineConfig,
+        models: &ModelsDir,
+        mode: OpenMode,
+    ) -> Result<Self> {
+        let embedder = models.embedder()?;
+        Self::open(cfg, embedder, mode).await
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
     }
@@ -154,12 +222,10 @@ impl Engine {
     pub async fn refresh(&self) -> Result<()> {
         Ok(self.store.refresh().await?)
     }
-}
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    /// Compaction, old-version pruning and vector index upkeep; ingest runs it
+    /// after every change, so callers only need it after [`Engine::write_embedded`].
+    pub async fn optimize(&self) -> Result<()> {
+        Ok(self.store.optimize().await?)
+    }
 }

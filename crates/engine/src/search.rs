@@ -1,6 +1,6 @@
 //! Hybrid retrieval: BM25 and vector search run in parallel and are fused.
 
-use crate::{Engine, EngineError, Result};
+use crate::{Engine, Result};
 use cairn_core::fusion::{fuse, FusionConfig};
 use cairn_core::SearchHit;
 use cairn_store::StoredChunk;
@@ -37,16 +37,16 @@ impl Engine {
         }
         let depth = self.cfg.candidates.max(k);
         let (bm25, vector) = match mode {
-            SearchMode::Bm25 => (self.store.search_keyword(query, depth)?, Vec::new()),
+            SearchMode::Bm25 => (self.store.search_keyword(query, depth).await?, Vec::new()),
             SearchMode::Vector => {
                 let v = self.spawn_query_embedding(query).await?;
                 (Vec::new(), self.store.search_vector(&v, depth).await?)
             }
             SearchMode::Hybrid => {
-                // The query embedding (the slow part) runs on a blocking thread while
-                // BM25 runs here; both are then combined.
+                // The query embedding (the slow part) and BM25 run on blocking
+                // threads at the same time; both are then combined.
                 let embedding = self.spawn_query_embedding(query);
-                let bm25 = self.store.search_keyword(query, depth)?;
+                let bm25 = self.store.search_keyword(query, depth).await?;
                 let v = embedding.await?;
                 let vector = self.store.search_vector(&v, depth).await?;
                 (bm25, vector)
@@ -63,7 +63,7 @@ impl Engine {
         let embedder = self.embedder.clone();
         let q = query.to_string();
         let task = tokio::task::spawn_blocking(move || embedder.embed_query(&q));
-        async move { Ok(task.await.map_err(|e| EngineError::Task(e.to_string()))??) }
+        async move { Ok(task.await??) }
     }
 }
 
@@ -99,11 +99,7 @@ pub fn fuse_hits(
                 vector_rank: f.vector.map(|x| x.0),
                 bm25_score: f.bm25.map(|x| x.1),
                 vector_score: f.vector.map(|x| x.1),
-                heading_path: if c.heading.is_empty() {
-                    Vec::new()
-                } else {
-                    c.heading.split(" > ").map(str::to_string).collect()
-                },
+                heading_path: c.heading_path,
                 text: c.text,
                 chunk_id: c.chunk_id,
             })

@@ -36,6 +36,16 @@ pub struct AppStatus {
     /// An ingest job is running or queued.
     pub busy: bool,
     pub version: String,
+    /// The engine's answer defaults, shown where a setting is left at default.
+    pub defaults: AnswerDefaults,
+}
+
+/// The answer settings the engine uses when the user has not set them (its
+/// calibrated defaults; the window only displays them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerDefaults {
+    pub passages: usize,
+    pub answer_tokens: usize,
 }
 
 /// The answer model's state.
@@ -153,9 +163,14 @@ pub struct LibraryChanged {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AskEvent {
-    /// Passages found; `answerable` false means the model will not be called.
-    Retrieved {
-        passages: usize,
+    /// The query searched: the question, or a follow-up rewritten to stand alone.
+    Searched {
+        query: String,
+    },
+    /// The evidence found, before the model runs: shown at once under the
+    /// question. `answerable` false means no model will be asked.
+    Evidence {
+        evidence: Vec<Citation>,
         answerable: bool,
     },
     /// The model is being loaded (first question after start or a model change).
@@ -187,6 +202,27 @@ pub struct ChatTurn {
     pub ms_to_first_token: u64,
     pub tokens_per_s: f64,
     pub asked_at_ms: i64,
+    /// What was searched, when it differs from the question (a follow-up
+    /// rewritten to stand alone), so a wrong rewrite is visible.
+    #[serde(default)]
+    pub searched_for: Option<String>,
+    /// The evidence the answer was written from; for a "not in your
+    /// documents" reply, the nearest sources.
+    #[serde(default)]
+    pub evidence: Vec<Citation>,
+    /// The answer sentence by sentence, with whether its source supports it
+    /// (empty for replies that are not answers).
+    #[serde(default)]
+    pub sentences: Vec<AnswerSentence>,
+}
+
+/// One sentence of an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerSentence {
+    /// The sentence, with its `[n]` markers.
+    pub text: String,
+    /// False when the passage it cites does not say it: the window marks it.
+    pub supported: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,45 +272,70 @@ pub struct ModelRow {
     pub selected: bool,
 }
 
-/// User settings, persisted in the data folder.
+/// User settings, persisted in the data folder. A number left at `None` follows
+/// the engine's default ([`AnswerDefaults`]), so a better calibrated default
+/// reaches people who never changed it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
+    /// Format of the settings file; files without it were written before
+    /// `None` meant "the engine's default" (missing: 0).
+    #[serde(default)]
+    pub version: u32,
     /// File name of the answer model in the models folder; `None` picks the default.
     pub model: Option<String>,
     /// Upper bound on the answer's length, in tokens.
-    pub answer_tokens: usize,
+    pub answer_tokens: Option<usize>,
     /// 0 answers deterministically (greedy decoding).
     pub temperature: f64,
     /// Passages retrieved for each question.
-    pub passages: usize,
+    pub passages: Option<usize>,
     pub theme: Theme,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            version: Settings::VERSION,
             model: None,
-            answer_tokens: 384,
+            answer_tokens: None,
             temperature: 0.0,
-            passages: 6,
+            passages: None,
             theme: Theme::System,
         }
     }
 }
 
 impl Settings {
+    pub const VERSION: u32 = 1;
+
+    /// Settings read from a file of an older version, brought to this one:
+    /// version 0 files stored every number, and the values that were the app's
+    /// own defaults then (6 passages, 384 tokens) become "the engine's default".
+    pub fn upgraded(mut self) -> Self {
+        if self.version == 0 {
+            if self.passages == Some(6) {
+                self.passages = None;
+            }
+            if self.answer_tokens == Some(384) {
+                self.answer_tokens = None;
+            }
+            self.version = Settings::VERSION;
+        }
+        self
+    }
+
     /// The settings with every number brought into its allowed range, so a
     /// hand-edited settings file cannot ask for a zero-length answer or a
     /// thousand passages.
     pub fn clamped(mut self) -> Self {
-        self.answer_tokens = self.answer_tokens.clamp(32, 2048);
+        self.answer_tokens = self.answer_tokens.map(|n| n.clamp(32, 2048));
         self.temperature = if self.temperature.is_finite() {
             self.temperature.clamp(0.0, 2.0)
         } else {
             0.0
         };
-        self.passages = self.passages.clamp(1, 20);
+        self.passages = self.passages.map(|n| n.clamp(1, 20));
         self
     }
 }
@@ -294,12 +355,30 @@ mod tests {
 
     #[test]
     fn settings_from_a_partial_file_keep_defaults_and_are_clamped() {
-        let s: Settings = serde_json::from_str(r#"{"passages": 500, "temperature": -1}"#).unwrap();
-        let s = s.clamped();
-        assert_eq!(s.passages, 20);
+        let s: Settings =
+            serde_json::from_str(r#"{"version": 1, "passages": 500, "temperature": -1}"#).unwrap();
+        let s = s.upgraded().clamped();
+        assert_eq!(s.passages, Some(20));
         assert_eq!(s.temperature, 0.0);
-        assert_eq!(s.answer_tokens, Settings::default().answer_tokens);
+        assert_eq!(s.answer_tokens, None, "left to the engine's default");
         assert_eq!(s.theme, Theme::System);
+    }
+
+    #[test]
+    fn old_settings_files_stop_overriding_the_engine_defaults() {
+        // Written by the first desktop release, which stored its own defaults.
+        let old: Settings =
+            serde_json::from_str(r#"{"model": null, "answer_tokens": 384, "temperature": 0.0, "passages": 6, "theme": "dark"}"#)
+                .unwrap();
+        let s = old.upgraded();
+        assert_eq!((s.passages, s.answer_tokens), (None, None));
+        assert_eq!(s.theme, Theme::Dark);
+        // A value the person chose is kept.
+        let chosen: Settings = serde_json::from_str(r#"{"passages": 3}"#).unwrap();
+        assert_eq!(chosen.upgraded().passages, Some(3));
+        // A current file is taken as it is.
+        let current: Settings = serde_json::from_str(r#"{"version": 1, "passages": 6}"#).unwrap();
+        assert_eq!(current.upgraded().passages, Some(6));
     }
 
     #[test]

@@ -24,40 +24,98 @@
 //! Mixture-of-experts llama files and partial rotary dimensions are left to
 //! candle's `quantized_llama` ([`Dense::supports`]).
 
-use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::quantized::gguf_file;
 use candle_core::{Device, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
-use std::sync::Arc;
 
+use crate::linear::{forward_many, Embedding, Linear};
 use crate::parts::{embedding_and_head, ensure_room, metadata, Rotary};
 
 const DEFAULT_ROPE_BASE: f32 = 10_000.;
 
 #[derive(Debug)]
 struct Layer {
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
     bq: Option<Tensor>,
     bk: Option<Tensor>,
     bv: Option<Tensor>,
-    wo: QMatMul,
+    wo: Linear,
     attn_norm: RmsNorm,
     ffn_norm: RmsNorm,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
-    /// Keys and values of positions `0..len`, shape `(1, n_kv_head, len, head_dim)`.
-    cache: Option<(Tensor, Tensor)>,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+    cache: KvCache,
+}
+
+/// Keys and values of positions `0..len`, in buffers with room to grow
+/// (`(1, n_kv_head, capacity, head_dim)`), so a new position is written in
+/// place instead of copying the whole cache for every token.
+#[derive(Debug, Default)]
+struct KvCache {
+    k: Option<Tensor>,
+    v: Option<Tensor>,
+    len: usize,
+}
+
+/// Positions a cache grows by at a time.
+const KV_STEP: usize = 256;
+
+impl KvCache {
+    fn capacity(&self) -> usize {
+        self.k.as_ref().and_then(|k| k.dim(2).ok()).unwrap_or(0)
+    }
+
+    /// Appends `k` and `v` (`(1, n_kv, len, hd)`) and returns the whole cache so far.
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let add = k.dim(2)?;
+        let need = self.len + add;
+        if need > self.capacity() {
+            let cap = need.div_ceil(KV_STEP) * KV_STEP;
+            let (b, n_kv, _, hd) = k.dims4()?;
+            let grow = |old: &Option<Tensor>| -> Result<Tensor> {
+                let t = Tensor::zeros((b, n_kv, cap, hd), k.dtype(), k.device())?;
+                if let Some(old) = old {
+                    if self.len > 0 {
+                        t.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                    }
+                }
+                Ok(t)
+            };
+            self.k = Some(grow(&self.k)?);
+            self.v = Some(grow(&self.v)?);
+        }
+        let (ck, cv) = (
+            self.k.as_ref().expect("grown"),
+            self.v.as_ref().expect("grown"),
+        );
+        ck.slice_set(&k.contiguous()?, 2, self.len)?;
+        cv.slice_set(&v.contiguous()?, 2, self.len)?;
+        self.len = need;
+        Ok((
+            ck.narrow(2, 0, need)?.contiguous()?,
+            cv.narrow(2, 0, need)?.contiguous()?,
+        ))
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    fn clear(&mut self) {
+        *self = KvCache::default();
+    }
 }
 
 /// Decoder weights plus per-layer KV caches.
 #[derive(Debug)]
 pub struct Dense {
-    embed: Arc<QTensor>,
+    embed: Embedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    output: QMatMul,
+    output: Linear,
     rotary: Rotary,
     /// Adjacent-pair rotation (llama) instead of half-split (qwen2).
     interleaved: bool,
@@ -94,16 +152,18 @@ impl Layer {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let project = |w: &QMatMul, b: &Option<Tensor>| -> Result<Tensor> {
-            let y = w.forward(x)?;
+        // q, k and v share one quantization of `x`.
+        let mut qkv = forward_many(x, &[&self.wq, &self.wk, &self.wv])?.into_iter();
+        let mut project = |b: &Option<Tensor>| -> Result<Tensor> {
+            let y = qkv.next().expect("three projections");
             match b {
                 Some(b) => y.broadcast_add(b),
                 None => Ok(y),
             }
         };
-        let q = heads(project(&self.wq, &self.bq)?, m.n_head)?;
-        let k = heads(project(&self.wk, &self.bk)?, m.n_kv_head)?;
-        let v = heads(project(&self.wv, &self.bv)?, m.n_kv_head)?;
+        let q = heads(project(&self.bq)?, m.n_head)?;
+        let k = heads(project(&self.bk)?, m.n_kv_head)?;
+        let v = heads(project(&self.bv)?, m.n_kv_head)?;
         let (q, k) = if m.interleaved {
             (
                 m.rotary.apply_interleaved(&q, pos)?,
@@ -113,31 +173,39 @@ impl Layer {
             (m.rotary.apply(&q, pos)?, m.rotary.apply(&k, pos)?)
         };
 
-        let (k, v) = match self.cache.take() {
-            Some((ck, cv)) if pos > 0 => (Tensor::cat(&[&ck, &k], 2)?, Tensor::cat(&[&cv, &v], 2)?),
-            _ => (k, v),
-        };
-        self.cache = Some((k.clone(), v.clone()));
+        if pos == 0 {
+            self.cache.truncate(0);
+        }
+        let (k, v) = self.cache.append(&k, &v)?;
+        let kv_len = k.dim(2)?;
 
+        // Grouped-query attention without copying keys and values per query
+        // head: the `group` query heads that share a KV head are stacked along
+        // the position axis, so one matmul serves them all.
         let group = m.n_head / m.n_kv_head;
-        let k = candle_transformers::utils::repeat_kv(k, group)?.contiguous()?;
-        let v = candle_transformers::utils::repeat_kv(v, group)?.contiguous()?;
+        let q = q.reshape((b, m.n_kv_head, group * len, m.head_dim))?;
         let att = (q.matmul(&k.t()?)? / (m.head_dim as f64).sqrt())?;
         let att = match mask {
-            Some(mask) => att.broadcast_add(mask)?,
+            Some(mask) => att
+                .reshape((b, m.n_kv_head, group, len, kv_len))?
+                .broadcast_add(&mask.unsqueeze(0)?)?
+                .reshape((b, m.n_kv_head, group * len, kv_len))?,
             None => att,
         };
         let att = candle_nn::ops::softmax_last_dim(&att)?;
         let y = att
             .matmul(&v)?
+            .reshape((b, m.n_head, len, m.head_dim))?
             .transpose(1, 2)?
             .reshape((b, len, m.n_head * m.head_dim))?;
         self.wo.forward(&y)
     }
 
     fn mlp(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate.forward(x)?)?;
-        self.down.forward(&(gate * self.up.forward(x)?)?)
+        let [gate, up]: [Tensor; 2] = forward_many(x, &[&self.gate, &self.up])?
+            .try_into()
+            .expect("two projections");
+        self.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)
     }
 }
 
@@ -226,9 +294,9 @@ impl Dense {
         for i in 0..n_layer {
             let mut t = |name: &str| ct.tensor(reader, &format!("blk.{i}.{name}"), device);
             layers.push(Layer {
-                wq: QMatMul::from_qtensor(t("attn_q.weight")?)?,
-                wk: QMatMul::from_qtensor(t("attn_k.weight")?)?,
-                wv: QMatMul::from_qtensor(t("attn_v.weight")?)?,
+                wq: Linear::from_qtensor(t("attn_q.weight")?)?,
+                wk: Linear::from_qtensor(t("attn_k.weight")?)?,
+                wv: Linear::from_qtensor(t("attn_v.weight")?)?,
                 bq: t("attn_q.bias")
                     .ok()
                     .map(|b| b.dequantize(device))
@@ -241,13 +309,13 @@ impl Dense {
                     .ok()
                     .map(|b| b.dequantize(device))
                     .transpose()?,
-                wo: QMatMul::from_qtensor(t("attn_output.weight")?)?,
+                wo: Linear::from_qtensor(t("attn_output.weight")?)?,
                 attn_norm: RmsNorm::from_qtensor(t("attn_norm.weight")?, eps)?,
                 ffn_norm: RmsNorm::from_qtensor(t("ffn_norm.weight")?, eps)?,
-                gate: QMatMul::from_qtensor(t("ffn_gate.weight")?)?,
-                up: QMatMul::from_qtensor(t("ffn_up.weight")?)?,
-                down: QMatMul::from_qtensor(t("ffn_down.weight")?)?,
-                cache: None,
+                gate: Linear::from_qtensor(t("ffn_gate.weight")?)?,
+                up: Linear::from_qtensor(t("ffn_up.weight")?)?,
+                down: Linear::from_qtensor(t("ffn_down.weight")?)?,
+                cache: KvCache::default(),
             });
         }
         Ok(Self {
@@ -288,7 +356,7 @@ impl Dense {
             rotary: &self.rotary,
             interleaved: self.interleaved,
         };
-        let mut x = self.embed.embedding(ids)?;
+        let mut x = self.embed.forward(ids)?;
         for layer in &mut self.layers {
             let h = layer.attn_norm.forward(&x)?;
             let h = layer.attention(&h, pos, mask.as_ref(), &shape)?;
@@ -302,26 +370,17 @@ impl Dense {
 
     /// Positions currently held in the KV cache.
     pub fn cached_len(&self) -> usize {
-        self.layers
-            .first()
-            .and_then(|l| l.cache.as_ref())
-            .and_then(|(k, _)| k.dim(2).ok())
-            .unwrap_or(0)
+        self.layers.first().map_or(0, |l| l.cache.len)
     }
 
     /// Keeps the cached keys and values of the first `len` positions only.
     pub fn truncate_kv(&mut self, len: usize) -> Result<()> {
-        for l in &mut self.layers {
-            l.cache = match l.cache.take() {
-                Some((k, v)) if len > 0 && k.dim(2)? >= len => {
-                    Some((k.narrow(2, 0, len)?, v.narrow(2, 0, len)?))
-                }
-                _ => None,
-            };
-        }
-        if self.cached_len() != len {
+        if len > self.cached_len() {
             self.clear_kv_cache();
             candle_core::bail!("cannot keep {len} cached positions");
+        }
+        for l in &mut self.layers {
+            l.cache.truncate(len);
         }
         Ok(())
     }
@@ -329,7 +388,7 @@ impl Dense {
     /// Forgets the KV cache.
     pub fn clear_kv_cache(&mut self) {
         for l in &mut self.layers {
-            l.cache = None;
+            l.cache.clear();
         }
     }
 }

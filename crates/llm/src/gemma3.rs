@@ -18,10 +18,11 @@
 
 use std::sync::Arc;
 
-use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::quantized::gguf_file;
 use candle_core::{Device, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
+use crate::linear::{Embedding, Linear};
 use crate::parts::{embedding_and_head, ensure_room, metadata, Rotary};
 
 const DEFAULT_SLIDING_PATTERN: usize = 6;
@@ -30,19 +31,19 @@ const DEFAULT_ROPE_BASE_LOCAL: f32 = 10_000.;
 
 #[derive(Debug)]
 struct Layer {
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
     q_norm: RmsNorm,
     k_norm: RmsNorm,
     attn_norm: RmsNorm,
     post_attn_norm: RmsNorm,
     ffn_norm: RmsNorm,
     post_ffn_norm: RmsNorm,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
     n_head: usize,
     n_kv_head: usize,
     head_dim: usize,
@@ -159,11 +160,11 @@ fn attention_mask(
 /// Gemma 3 weights plus per-layer KV caches.
 #[derive(Debug)]
 pub struct Gemma3 {
-    embed: Arc<QTensor>,
+    embed: Embedding,
     embed_scale: f64,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    output: QMatMul,
+    output: Linear,
     max_positions: usize,
 }
 
@@ -233,19 +234,19 @@ impl Gemma3 {
             let mut t = |name: &str| ct.tensor(reader, &format!("blk.{i}.{name}.weight"), device);
             let sliding = (i + 1) % pattern != 0;
             layers.push(Layer {
-                wq: QMatMul::from_qtensor(t("attn_q")?)?,
-                wk: QMatMul::from_qtensor(t("attn_k")?)?,
-                wv: QMatMul::from_qtensor(t("attn_v")?)?,
-                wo: QMatMul::from_qtensor(t("attn_output")?)?,
+                wq: Linear::from_qtensor(t("attn_q")?)?,
+                wk: Linear::from_qtensor(t("attn_k")?)?,
+                wv: Linear::from_qtensor(t("attn_v")?)?,
+                wo: Linear::from_qtensor(t("attn_output")?)?,
                 q_norm: RmsNorm::from_qtensor(t("attn_q_norm")?, eps)?,
                 k_norm: RmsNorm::from_qtensor(t("attn_k_norm")?, eps)?,
                 attn_norm: RmsNorm::from_qtensor(t("attn_norm")?, eps)?,
                 post_attn_norm: RmsNorm::from_qtensor(t("post_attention_norm")?, eps)?,
                 ffn_norm: RmsNorm::from_qtensor(t("ffn_norm")?, eps)?,
                 post_ffn_norm: RmsNorm::from_qtensor(t("post_ffw_norm")?, eps)?,
-                gate: QMatMul::from_qtensor(t("ffn_gate")?)?,
-                up: QMatMul::from_qtensor(t("ffn_up")?)?,
-                down: QMatMul::from_qtensor(t("ffn_down")?)?,
+                gate: Linear::from_qtensor(t("ffn_gate")?)?,
+                up: Linear::from_qtensor(t("ffn_up")?)?,
+                down: Linear::from_qtensor(t("ffn_down")?)?,
                 n_head,
                 n_kv_head,
                 head_dim,
@@ -274,7 +275,7 @@ impl Gemma3 {
     pub fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
         let (_, len) = ids.dims2()?;
         ensure_room(pos, len, self.max_positions)?;
-        let mut x = (self.embed.embedding(ids)? * self.embed_scale)?;
+        let mut x = (self.embed.forward(ids)? * self.embed_scale)?;
         for layer in &mut self.layers {
             let h = layer.attn_norm.forward(&x)?;
             let h = layer.attention(&h, pos)?;

@@ -22,6 +22,7 @@
 pub mod dense;
 pub mod gemma3;
 mod gguf;
+mod linear;
 mod model;
 mod parts;
 pub mod requant;
@@ -43,6 +44,7 @@ use candle_transformers::generation::{LogitsProcessor, Sampling};
 use serde::{Deserialize, Serialize};
 
 pub use cairn_core::prompt::{ChatMessage, Role};
+pub use linear::kernel_isa;
 pub use template::TemplateFamily;
 pub use tokenizer::{TextTokenizer, TokenStream, TokenizerKind};
 
@@ -254,10 +256,12 @@ pub fn default_answer_model(models_dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// SIMD features candle was compiled with, e.g. `avx=true neon=false f16c=true`.
+/// The kernels' instruction set and what candle was compiled with, e.g.
+/// `kernels=Avx512Vnni avx=true neon=false f16c=true threads=2`.
 pub fn cpu_features() -> String {
     format!(
-        "avx={} neon={} simd128={} f16c={} threads={}",
+        "kernels={:?} avx={} neon={} simd128={} f16c={} threads={}",
+        kernel_isa(),
         candle_core::utils::with_avx(),
         candle_core::utils::with_neon(),
         candle_core::utils::with_simd128(),
@@ -421,7 +425,11 @@ impl LocalModel {
         let mut reader = BufReader::new(file);
         let content = Content::read(&mut reader).map_err(bad)?;
         let arch = info.architecture.clone();
-        let slow = opts.requantize_slow && requant::has_slow_tensors(&content);
+        // Cairn's kernels run Q4_1/Q5_x as stored; only candle's own decoders
+        // (qwen3, phi3, mixture-of-experts llama) need them converted.
+        let slow = opts.requantize_slow
+            && !model::uses_kernels(&arch, &content)
+            && requant::has_slow_tensors(&content);
         let cached = match (&opts.requantized_dir, slow) {
             (Some(dir), true) => Some(requant::cached_copy(path, dir, &content, &mut reader)?),
             _ => None,
@@ -544,6 +552,72 @@ impl LocalModel {
         self.generate(&prompt, params, on_token)
     }
 
+    /// The probability of each of `candidates` being the next token after
+    /// `prompt` (a softmax over the whole vocabulary), from one prefill and no
+    /// generation. The prompt's keys and values stay cached, so a following
+    /// [`LocalModel::generate`] or [`LocalModel::chat`] on a prompt sharing its
+    /// prefix only runs the rest.
+    pub fn next_token_probs(&mut self, prompt: &[u32], candidates: &[u32]) -> Result<Vec<f32>> {
+        if prompt.is_empty() || prompt.len() >= self.info.context_length {
+            return Err(LlmError::ContextTooLong {
+                prompt_tokens: prompt.len(),
+                max_new_tokens: 0,
+                context_length: self.info.context_length,
+            });
+        }
+        let (logits, _) = self
+            .prefill(prompt, &|| false)?
+            .expect("a prefill that cannot be cancelled runs");
+        let logits: Vec<f32> = logits.to_dtype(candle_core::DType::F32)?.to_vec1()?;
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let total: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+        Ok(candidates
+            .iter()
+            .map(|&id| {
+                logits
+                    .get(id as usize)
+                    .map_or(0.0, |&l| (f64::from(l - max).exp() / total) as f32)
+            })
+            .collect())
+    }
+
+    /// Runs `prompt` through the model, continuing from the cached prefix it
+    /// shares with what the cache holds (at least the last prompt token is always
+    /// run, for its logits). Returns the last position's logits and where the run
+    /// started, or `None` when `cancelled` said so between chunks.
+    fn prefill(
+        &mut self,
+        prompt: &[u32],
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<(Tensor, usize)>> {
+        let shared = self
+            .cached
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(prompt.len() - 1);
+        let start = if self.decoder.keep_prefix(shared) {
+            shared
+        } else {
+            0
+        };
+        self.cached.truncate(start);
+        let mut logits = None;
+        for chunk in prompt[start..].chunks(PREFILL_CHUNK) {
+            if cancelled() {
+                return Ok(None);
+            }
+            let input = Tensor::new(chunk, &self.device)?.unsqueeze(0)?;
+            let pos = self.cached.len();
+            logits = Some(self.forward_cached(&input, pos, chunk)?);
+        }
+        Ok(Some((
+            logits.expect("at least one prompt token is run"),
+            start,
+        )))
+    }
+
     /// Streams a continuation of raw prompt ids (no template applied).
     pub fn generate(
         &mut self,
@@ -577,32 +651,10 @@ impl LocalModel {
             finish: FinishReason::Cancelled,
         };
 
-        // Continue from the cached prefix this prompt shares with what the cache
-        // holds (at least the last prompt token is always run, for its logits).
-        let shared = self
-            .cached
-            .iter()
-            .zip(prompt)
-            .take_while(|(a, b)| a == b)
-            .count()
-            .min(prompt.len() - 1);
-        let start = if self.decoder.keep_prefix(shared) {
-            shared
-        } else {
-            0
+        let Some((mut logits, start)) = self.prefill(prompt, &cancelled)? else {
+            return Ok(stats);
         };
-        self.cached.truncate(start);
         stats.cached_prompt_tokens = start;
-        let mut logits = None;
-        for chunk in prompt[start..].chunks(PREFILL_CHUNK) {
-            if cancelled() {
-                return Ok(stats);
-            }
-            let input = Tensor::new(chunk, &self.device)?.unsqueeze(0)?;
-            let pos = self.cached.len();
-            logits = Some(self.forward_cached(&input, pos, chunk)?);
-        }
-        let mut logits = logits.expect("at least one prompt token is run");
         let prefill_s = started.elapsed().as_secs_f64();
         stats.prefill_ms = prefill_s * 1e3;
         stats.prefill_tokens_per_s = (prompt.len() - start) as f64 / prefill_s.max(1e-9);

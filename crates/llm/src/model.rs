@@ -22,6 +22,13 @@ pub(crate) enum Decoder {
     Gemma3(Gemma3),
 }
 
+/// Whether `arch` files like `content` run on Cairn's own decoders, whose
+/// matrix products use Cairn's kernels (which run every GGUF block type the
+/// shipped models have, as stored).
+pub(crate) fn uses_kernels(arch: &str, content: &Content) -> bool {
+    matches!(arch, "llama" | "qwen2") && Dense::supports(arch, content) || arch == "gemma3"
+}
+
 /// Longest context each decoder can address whatever the file says:
 /// candle's llama precomputes rotary tables for 4096 positions only.
 pub(crate) fn architecture_cap(arch: &str) -> Option<usize> {

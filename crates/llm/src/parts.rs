@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::{self, Value};
-use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Device, Result, Tensor};
+
+use crate::linear::{pack, packable, Embedding, Linear};
 
 /// cos/sin tables for one frequency base, shared by every layer that uses it.
 #[derive(Debug, Clone)]
@@ -87,16 +88,25 @@ pub(crate) fn metadata<'a>(
 
 /// The token-embedding table, kept quantized (rows are dequantized when looked
 /// up), and the output head: `output.weight`, or the same table when the
-/// embeddings are tied.
+/// embeddings are tied (then one copy serves both).
 pub(crate) fn embedding_and_head<R: std::io::Seek + std::io::Read>(
     ct: &gguf_file::Content,
     reader: &mut R,
     device: &Device,
-) -> Result<(Arc<QTensor>, QMatMul)> {
-    let embed = Arc::new(ct.tensor(reader, "token_embd.weight", device)?);
-    let output = match ct.tensor(reader, "output.weight", device) {
-        Ok(t) => QMatMul::from_qtensor(t)?,
-        Err(_) => QMatMul::from_arc(embed.clone())?,
+) -> Result<(Embedding, Linear)> {
+    let table = ct.tensor(reader, "token_embd.weight", device)?;
+    let own_head = ct.tensor(reader, "output.weight", device).ok();
+    let embed = if packable(&table) {
+        Embedding::Packed(Arc::new(pack(&table)?))
+    } else {
+        Embedding::Candle(Arc::new(table))
+    };
+    let output = match (own_head, &embed) {
+        (Some(t), _) => Linear::from_qtensor(t)?,
+        (None, Embedding::Packed(p)) => Linear::Packed(p.clone()),
+        (None, Embedding::Candle(q)) => {
+            Linear::Candle(candle_core::quantized::QMatMul::from_arc(q.clone())?)
+        }
     };
     Ok((embed, output))
 }

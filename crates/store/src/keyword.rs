@@ -12,10 +12,12 @@
 //! Each document also stores the chunk's payload (path, page, span, heading, text),
 //! so a BM25-only hit needs no lookup in the vector table.
 
+use crate::chunk::{decode_heading, encode_heading, split_chunk_id};
+use crate::error::tantivy_err;
 use crate::{Result, StoreError, StoredChunk};
 use std::path::Path;
 use std::sync::Mutex;
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value,
@@ -91,15 +93,12 @@ fn text_analyzer() -> TextAnalyzer {
 fn ident_analyzer() -> Result<TextAnalyzer> {
     // A word character run that contains an underscore or mixes letters and digits
     // is what people type when they look for code; plain words are covered by `text`.
-    let tok = RegexTokenizer::new(r"[\p{L}\p{N}_]+").map_err(tantivy_err)?;
+    let tok =
+        RegexTokenizer::new(r"[\p{L}\p{N}_]+").map_err(tantivy_err("building the tokenizer"))?;
     Ok(TextAnalyzer::builder(tok)
         .filter(RemoveLongFilter::limit(80))
         .filter(LowerCaser)
         .build())
-}
-
-fn tantivy_err(e: tantivy::TantivyError) -> StoreError {
-    StoreError::Keyword(e.to_string())
 }
 
 /// A tantivy index with at most one writer, opened lazily.
@@ -116,8 +115,9 @@ impl KeywordIndex {
         std::fs::create_dir_all(dir).map_err(|e| crate::io_err(dir, e))?;
         let (schema, fields) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir)
-            .map_err(|e| StoreError::Keyword(format!("{}: {e}", dir.display())))?;
-        let index = Index::open_or_create(mmap, schema).map_err(tantivy_err)?;
+            .map_err(|e| tantivy_err("opening the index folder")(e.into()))?;
+        let index =
+            Index::open_or_create(mmap, schema).map_err(tantivy_err("opening the index"))?;
         index.tokenizers().register(TEXT_ANALYZER, text_analyzer());
         index
             .tokenizers()
@@ -126,7 +126,7 @@ impl KeywordIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
-            .map_err(tantivy_err)?;
+            .map_err(tantivy_err("opening a reader"))?;
         Ok(KeywordIndex {
             index,
             reader,
@@ -136,10 +136,9 @@ impl KeywordIndex {
     }
 
     fn with_writer<T>(&self, f: impl FnOnce(&mut IndexWriter, &Fields) -> Result<T>) -> Result<T> {
-        let mut guard = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Keyword("writer lock poisoned".into()))?;
+        // A panic while a batch was queued leaves at worst uncommitted changes,
+        // which the next commit or repair settles.
+        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             let w = self
                 .index
@@ -148,7 +147,7 @@ impl KeywordIndex {
                     tantivy::TantivyError::LockFailure(..) => StoreError::Busy {
                         holder: "another writer of the keyword index".into(),
                     },
-                    other => tantivy_err(other),
+                    other => tantivy_err("starting the writer")(other),
                 })?;
             *guard = Some(w);
         }
@@ -179,10 +178,11 @@ impl KeywordIndex {
                 }
                 doc.add_u64(f.start, c.start as u64);
                 doc.add_u64(f.end, c.end as u64);
-                doc.add_text(f.heading, &c.heading);
+                doc.add_text(f.heading, encode_heading(&c.heading_path));
                 doc.add_text(f.text, &c.text);
                 doc.add_text(f.ident, &c.text);
-                w.add_document(doc).map_err(tantivy_err)?;
+                w.add_document(doc)
+                    .map_err(tantivy_err("adding a document"))?;
             }
             Ok(())
         })
@@ -191,7 +191,7 @@ impl KeywordIndex {
     /// Makes queued changes durable and visible.
     pub fn commit(&self) -> Result<()> {
         self.with_writer(|w, _| {
-            w.commit().map_err(tantivy_err)?;
+            w.commit().map_err(tantivy_err("committing"))?;
             Ok(())
         })?;
         self.reload()
@@ -210,9 +210,13 @@ impl KeywordIndex {
             .collect();
         self.with_writer(|w, _| {
             if !with_deletes.is_empty() {
-                w.merge(&with_deletes).wait().map_err(tantivy_err)?;
+                w.merge(&with_deletes)
+                    .wait()
+                    .map_err(tantivy_err("merging segments"))?;
             }
-            w.garbage_collect_files().wait().map_err(tantivy_err)?;
+            w.garbage_collect_files()
+                .wait()
+                .map_err(tantivy_err("deleting unused files"))?;
             Ok(())
         })?;
         self.reload()
@@ -225,9 +229,11 @@ impl KeywordIndex {
         self.duplicate_chunk_ids()?;
         let searcher = self.reader.searcher();
         for seg in searcher.segment_readers() {
-            let store = seg.get_store_reader(1).map_err(|e| tantivy_err(e.into()))?;
+            let store = seg
+                .get_store_reader(1)
+                .map_err(|e| tantivy_err("reading stored documents")(e.into()))?;
             for doc in store.iter::<TantivyDocument>(seg.alive_bitset()) {
-                doc.map_err(tantivy_err)?;
+                doc.map_err(tantivy_err("reading stored documents"))?;
             }
         }
         Ok(())
@@ -235,24 +241,12 @@ impl KeywordIndex {
 
     /// Picks up commits made by this or another process.
     pub fn reload(&self) -> Result<()> {
-        self.reader.reload().map_err(tantivy_err)
+        self.reader.reload().map_err(tantivy_err("reloading"))
     }
 
     /// Number of live chunks.
     pub fn num_chunks(&self) -> u64 {
         self.reader.searcher().num_docs()
-    }
-
-    /// Number of live chunks of one document.
-    pub fn count_doc(&self, doc_id: &str) -> Result<usize> {
-        let q = TermQuery::new(
-            Term::from_field_text(self.fields.doc_id, doc_id),
-            IndexRecordOption::Basic,
-        );
-        self.reader
-            .searcher()
-            .search(&q, &Count)
-            .map_err(tantivy_err)
     }
 
     /// Every live document id with its chunk count (used by repair).
@@ -262,8 +256,11 @@ impl KeywordIndex {
         for seg in searcher.segment_readers() {
             let inv = seg
                 .inverted_index(self.fields.doc_id)
-                .map_err(tantivy_err)?;
-            let mut terms = inv.terms().stream().map_err(|e| tantivy_err(e.into()))?;
+                .map_err(tantivy_err("reading document ids"))?;
+            let mut terms = inv
+                .terms()
+                .stream()
+                .map_err(|e| tantivy_err("reading document ids")(e.into()))?;
             while terms.advance() {
                 let id = String::from_utf8_lossy(terms.key()).into_owned();
                 let n = live_docs(&inv, terms.value(), seg.alive_bitset())?;
@@ -284,9 +281,12 @@ impl KeywordIndex {
         for seg in searcher.segment_readers() {
             let inv = seg
                 .inverted_index(self.fields.chunk_id)
-                .map_err(tantivy_err)?;
+                .map_err(tantivy_err("reading chunk ids"))?;
             let alive = seg.alive_bitset();
-            let mut terms = inv.terms().stream().map_err(|e| tantivy_err(e.into()))?;
+            let mut terms = inv
+                .terms()
+                .stream()
+                .map_err(|e| tantivy_err("reading chunk ids")(e.into()))?;
             while terms.advance() {
                 let n = live_docs(&inv, terms.value(), alive)?;
                 if n > 0 {
@@ -344,10 +344,12 @@ impl KeywordIndex {
         let searcher = self.reader.searcher();
         let top = searcher
             .search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())
-            .map_err(tantivy_err)?;
+            .map_err(tantivy_err("searching"))?;
         let mut out = Vec::with_capacity(top.len());
         for (score, addr) in top {
-            let doc: TantivyDocument = searcher.doc(addr).map_err(tantivy_err)?;
+            let doc: TantivyDocument = searcher
+                .doc(addr)
+                .map_err(tantivy_err("reading a stored document"))?;
             out.push((self.to_chunk(&doc), score));
         }
         Ok(out)
@@ -363,19 +365,17 @@ impl KeywordIndex {
         let num_of =
             |field: Field| -> Option<u64> { doc.get_first(field).and_then(|v| v.as_u64()) };
         let chunk_id = text_of(f.chunk_id);
+        let (doc_id, ordinal) = split_chunk_id(&chunk_id);
         StoredChunk {
-            doc_id: chunk_id
-                .split_once(':')
-                .map(|(d, _)| d.to_string())
-                .unwrap_or_default(),
+            doc_id,
+            ordinal,
             chunk_id,
             path: text_of(f.path),
             page: num_of(f.page).map(|p| p as u32),
             start: num_of(f.start).unwrap_or(0) as usize,
             end: num_of(f.end).unwrap_or(0) as usize,
-            heading: text_of(f.heading),
+            heading_path: decode_heading(&text_of(f.heading)),
             text: text_of(f.text),
-            ordinal: 0,
         }
     }
 }
@@ -388,7 +388,7 @@ fn live_docs(
 ) -> Result<usize> {
     let mut postings = inv
         .read_postings_from_terminfo(info, IndexRecordOption::Basic)
-        .map_err(|e| tantivy_err(e.into()))?;
+        .map_err(|e| tantivy_err("reading postings")(e.into()))?;
     let mut n = 0usize;
     let mut doc = tantivy::DocSet::doc(&postings);
     while doc != tantivy::TERMINATED {

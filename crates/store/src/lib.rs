@@ -1,7 +1,9 @@
 //! Cairn's on-disk index: a [`Store`] ties together
 //! - [`vector::VectorTable`]: chunk rows and embeddings in LanceDB,
 //! - [`keyword::KeywordIndex`]: BM25 over chunk text in tantivy,
-//! - [`catalogue::Catalogue`]: one [`DocEntry`] per file (hash, size, mtime, status).
+//! - [`catalogue::Catalogue`]: one [`DocEntry`] per file (hash, size, mtime, status),
+//! - [`StoredChunk`]: the stored form of a chunk; chunk ids and the on-disk form of
+//!   heading paths are decided there and nowhere else.
 //!
 //! # Consistency
 //! The two stores cannot share a transaction, so every change follows one order
@@ -21,58 +23,43 @@
 //!
 //! One process writes at a time: writers take an exclusive lock on `LOCK` and
 //! record their PID in it, and a second writer gets [`StoreError::Busy`].
+//!
+//! # Errors
+//! Backend errors keep their source; [`StoreError::kind`] classifies them, and
+//! retries and repairs act on that class only (see the `error` module): a
+//! permissions problem or a full disk is reported, never "repaired".
+//!
+//! # Threads
+//! The store is async at its boundary because LanceDB is. tantivy and the
+//! catalogue's fsyncs are blocking, so they run on tokio's blocking threads
+//! (never on the executor that serves the callers).
 
 pub mod catalogue;
+mod chunk;
+mod error;
 pub mod keyword;
 pub mod vector;
 
 pub use catalogue::{Catalogue, DocEntry, DocStatus};
+pub use chunk::StoredChunk;
+pub use error::{ErrorKind, Result, StoreError};
 pub use vector::IdScan;
+
+pub(crate) use error::io_err;
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
-
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("index data at {path} is corrupt: {reason}")]
-    Corrupt { path: PathBuf, reason: String },
-    #[error("the index was built with embedding model {index_model}, but {configured} is configured; re-index into a new data directory or switch back")]
-    ModelMismatch {
-        index_model: String,
-        configured: String,
-    },
-    #[error("vector dimension mismatch: the index expects {expected}, got {found}")]
-    DimensionMismatch { expected: usize, found: usize },
-    #[error("the data directory is in use by {holder}")]
-    Busy { holder: String },
-    #[error("vector store: {0}")]
-    Vector(String),
-    #[error("keyword index: {0}")]
-    Keyword(String),
-}
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-pub(crate) fn io_err(path: &Path, source: std::io::Error) -> StoreError {
-    StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
+use std::sync::{Arc, RwLock};
 
 /// Replaces `path` with `bytes` so that a crash leaves either the old or the new
-/// content, never a mix: temp file, fsync, rename, fsync of the folder.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+/// content, never a mix: temp file, fsync, rename, fsync of the folder. Every
+/// small file Cairn keeps (catalogue, meta.json, the desktop app's settings and
+/// chat) is written through this.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(path.file_name().unwrap_or_default());
     tmp_name.push(".tmp");
     let tmp = path.with_file_name(tmp_name);
     {
@@ -90,20 +77,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A chunk as stored: the payload needed to show and cite it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredChunk {
-    /// `"{doc_id}:{ordinal}"`.
-    pub chunk_id: String,
-    pub doc_id: String,
-    pub path: String,
-    pub ordinal: u32,
-    pub page: Option<u32>,
-    pub start: usize,
-    pub end: usize,
-    /// Heading path joined with " > ".
-    pub heading: String,
-    pub text: String,
+/// Runs blocking work (tantivy, catalogue fsyncs) off the async executor.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await?
 }
 
 /// The stable id of a document, derived from its absolute path.
@@ -137,6 +113,22 @@ pub struct DocWrite {
     pub entry: DocEntry,
     pub chunks: Vec<StoredChunk>,
     pub vectors: Vec<Vec<f32>>,
+}
+
+impl DocWrite {
+    /// The write of a document's chunks (in order, one vector each), keyed by the
+    /// entry's document id.
+    pub fn new(entry: DocEntry, chunks: &[cairn_core::Chunk], vectors: Vec<Vec<f32>>) -> Self {
+        let chunks = chunks
+            .iter()
+            .map(|c| StoredChunk::new(&entry.doc_id, &entry.path, c))
+            .collect();
+        DocWrite {
+            entry,
+            chunks,
+            vectors,
+        }
+    }
 }
 
 /// What [`Store::repair`] and [`Store::open_for_repair`] found and fixed.
@@ -235,8 +227,8 @@ impl VerifyReport {
 pub struct Store {
     dir: PathBuf,
     vectors: vector::VectorTable,
-    keywords: keyword::KeywordIndex,
-    catalogue: RwLock<Catalogue>,
+    keywords: Arc<keyword::KeywordIndex>,
+    catalogue: Arc<RwLock<Catalogue>>,
     _lock: Option<std::fs::File>,
 }
 
@@ -249,6 +241,16 @@ pub struct StoreStats {
     pub keyword_docs: u64,
 }
 
+/// Reads the catalogue. A panic while holding the lock leaves consistent data
+/// (every mutation is a single map operation), so a poisoned lock is safe to use.
+fn cat_read(c: &RwLock<Catalogue>) -> std::sync::RwLockReadGuard<'_, Catalogue> {
+    c.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn cat_write(c: &RwLock<Catalogue>) -> std::sync::RwLockWriteGuard<'_, Catalogue> {
+    c.write().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Store {
     /// Opens the index in `dir` for an embedder `model_id` producing `dim`-sized vectors.
     pub async fn open(dir: &Path, model_id: &str, dim: usize, mode: OpenMode) -> Result<Self> {
@@ -257,15 +259,20 @@ impl Store {
             OpenMode::Write => Some(acquire_lock(&dir.join("LOCK"))?),
             OpenMode::Read => None,
         };
-        check_meta(dir, model_id, dim, mode)?;
+        {
+            let (d, m) = (dir.to_path_buf(), model_id.to_string());
+            blocking(move || check_meta(&d, &m, dim, mode)).await?;
+        }
         let vectors = vector::VectorTable::open(&dir.join("lance"), dim).await?;
-        let keywords = keyword::KeywordIndex::open(&dir.join("tantivy"))?;
-        let catalogue = Catalogue::load(&dir.join("catalogue.json"))?;
+        let kw_dir = dir.join("tantivy");
+        let keywords = blocking(move || keyword::KeywordIndex::open(&kw_dir)).await?;
+        let cat_path = dir.join("catalogue.json");
+        let catalogue = blocking(move || Catalogue::load(&cat_path)).await?;
         let store = Store {
             dir: dir.to_path_buf(),
             vectors,
-            keywords,
-            catalogue: RwLock::new(catalogue),
+            keywords: Arc::new(keywords),
+            catalogue: Arc::new(RwLock::new(catalogue)),
             _lock: lock,
         };
         if mode == OpenMode::Write {
@@ -277,21 +284,19 @@ impl Store {
         Ok(store)
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Opens the index for writing like [`Store::open`], but first checks every part
-    /// deeply and rebuilds what cannot be read, as far as the data allows:
-    /// - an unreadable LanceDB table is moved aside and replaced by an empty one (its
+    /// deeply and rebuilds what is damaged, as far as the data allows:
+    /// - a damaged LanceDB table is moved aside and replaced by an empty one (its
     ///   documents must be ingested again: vectors need the embedding model);
-    /// - an unreadable catalogue is moved aside and rebuilt from the LanceDB rows (paths
+    /// - a damaged catalogue is moved aside and rebuilt from the LanceDB rows (paths
     ///   and chunk counts; the next ingest re-hashes those files and refreshes them);
-    /// - an unreadable tantivy index is moved aside and rebuilt from the LanceDB rows,
+    /// - a damaged tantivy index is moved aside and rebuilt from the LanceDB rows,
     ///   which hold every chunk's text and position.
     ///
     /// Then the stores are compared document by document, whatever the marker says.
-    /// Errors that a rebuild cannot fix (lock held, wrong model, I/O) are returned.
+    /// Only errors that are damage ([`StoreError::is_damage`]) lead to a rebuild;
+    /// the rest (lock held, wrong model, permissions, a full disk, too many open
+    /// files) are returned, and nothing is moved.
     pub async fn open_for_repair(
         dir: &Path,
         model_id: &str,
@@ -315,57 +320,76 @@ impl Store {
         let lance_dir = dir.join("lance");
         let vectors = match open_readable_vectors(&lance_dir, dim).await {
             Ok(v) => v,
-            Err(e @ StoreError::DimensionMismatch { .. }) => return Err(e),
-            Err(e) => {
-                tracing::warn!(error = %e, "the vector store is unreadable; resetting it");
+            Err(e) if e.is_damage() => {
+                tracing::warn!(error = %e, "the vector store is damaged; resetting it");
                 report.quarantined.push(quarantine(&lance_dir)?);
                 report.vector_store_reset = true;
                 vector::VectorTable::open(&lance_dir, dim).await?
             }
+            Err(e) => return Err(e),
         };
 
         let cat_path = dir.join("catalogue.json");
-        let catalogue = match Catalogue::load(&cat_path) {
+        let loaded = {
+            let p = cat_path.clone();
+            blocking(move || Catalogue::load(&p)).await
+        };
+        let catalogue = match loaded {
             Ok(c) => c,
-            Err(StoreError::Corrupt { reason, .. }) => {
-                tracing::warn!(%reason, "the catalogue is unreadable; rebuilding it");
+            Err(e) if e.is_damage() => {
+                tracing::warn!(error = %e, "the catalogue is damaged; rebuilding it");
                 report.quarantined.push(quarantine(&cat_path)?);
                 report.catalogue_rebuilt = true;
-                let mut c = Catalogue::load(&cat_path)?;
-                for entry in vectors.catalogue_entries(now_ms()).await? {
-                    c.upsert(entry);
-                }
-                c.save()?;
-                c
+                let entries = vectors.catalogue_entries(cairn_core::now_ms()).await?;
+                let p = cat_path.clone();
+                blocking(move || {
+                    let mut c = Catalogue::load(&p)?;
+                    for entry in entries {
+                        c.upsert(entry);
+                    }
+                    c.save()?;
+                    Ok(c)
+                })
+                .await?
             }
             Err(e) => return Err(e),
         };
 
         let kw_dir = dir.join("tantivy");
-        let keywords = match keyword::KeywordIndex::open(&kw_dir).and_then(|k| {
-            k.check_readable()?;
-            Ok(k)
-        }) {
+        let opened = {
+            let d = kw_dir.clone();
+            blocking(move || {
+                let k = keyword::KeywordIndex::open(&d)?;
+                k.check_readable()?;
+                Ok(k)
+            })
+            .await
+        };
+        let keywords = match opened {
             Ok(k) => k,
-            Err(e @ StoreError::Busy { .. }) => return Err(e),
-            Err(e) => {
-                tracing::warn!(error = %e, "the keyword index is unreadable; rebuilding it");
+            Err(e) if e.is_damage() => {
+                tracing::warn!(error = %e, "the keyword index is damaged; rebuilding it");
                 if kw_dir.exists() {
                     report.quarantined.push(quarantine(&kw_dir)?);
                 }
                 report.keyword_index_rebuilt = true;
-                let k = keyword::KeywordIndex::open(&kw_dir)?;
-                k.add(&vectors.all_chunks().await?)?;
-                k.commit()?;
-                k
+                let chunks = vectors.all_chunks().await?;
+                blocking(move || {
+                    let k = keyword::KeywordIndex::open(&kw_dir)?;
+                    k.add(&chunks)?;
+                    k.commit()?;
+                    Ok(k)
+                })
+                .await?
             }
+            Err(e) => return Err(e),
         };
 
         let store = Store {
             dir: dir.to_path_buf(),
             vectors,
-            keywords,
-            catalogue: RwLock::new(catalogue),
+            keywords: Arc::new(keywords),
+            catalogue: Arc::new(RwLock::new(catalogue)),
             _lock: Some(lock),
         };
         let found = store.repair_inner(true).await?;
@@ -379,29 +403,19 @@ impl Store {
         self.dir.join("DIRTY")
     }
 
-    fn cat_read(&self) -> std::sync::RwLockReadGuard<'_, Catalogue> {
-        // A panic while holding the lock leaves consistent data (every mutation is a
-        // single map operation), so a poisoned lock is safe to keep using.
-        self.catalogue.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn cat_write(&self) -> std::sync::RwLockWriteGuard<'_, Catalogue> {
-        self.catalogue.write().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The catalogue entry for an absolute path.
     pub fn entry(&self, path: &str) -> Option<DocEntry> {
-        self.cat_read().get(path).cloned()
+        cat_read(&self.catalogue).get(path).cloned()
     }
 
     /// All catalogue entries, sorted by path.
     pub fn documents(&self) -> Vec<DocEntry> {
-        self.cat_read().iter().cloned().collect()
+        cat_read(&self.catalogue).iter().cloned().collect()
     }
 
     pub async fn stats(&self) -> Result<StoreStats> {
         let (documents, catalogue_chunks) = {
-            let c = self.cat_read();
+            let c = cat_read(&self.catalogue);
             (c.len(), c.indexed_chunks())
         };
         Ok(StoreStats {
@@ -413,15 +427,42 @@ impl Store {
     }
 
     /// Updates catalogue entries whose content did not change (e.g. a newer mtime).
-    pub fn touch(&self, entries: Vec<DocEntry>) -> Result<()> {
+    pub async fn touch(&self, entries: Vec<DocEntry>) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut c = self.cat_write();
-        for e in entries {
-            c.upsert(e);
-        }
-        c.save()
+        let catalogue = self.catalogue.clone();
+        blocking(move || {
+            let mut c = cat_write(&catalogue);
+            for e in entries {
+                c.upsert(e);
+            }
+            c.save()
+        })
+        .await
+    }
+
+    /// Runs `change` on the catalogue and saves it, off the async executor.
+    async fn change_catalogue(
+        &self,
+        change: impl FnOnce(&mut Catalogue) + Send + 'static,
+    ) -> Result<()> {
+        let catalogue = self.catalogue.clone();
+        blocking(move || {
+            let mut c = cat_write(&catalogue);
+            change(&mut c);
+            c.save()
+        })
+        .await
+    }
+
+    /// Runs `op` on the keyword index off the async executor.
+    async fn with_keywords<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&keyword::KeywordIndex) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let keywords = self.keywords.clone();
+        blocking(move || op(&keywords)).await
     }
 
     /// Replaces the chunks of `writes` and deletes the documents at `removals`, following
@@ -434,48 +475,59 @@ impl Store {
         std::fs::write(&marker, b"").map_err(|e| io_err(&marker, e))?;
 
         let mut doc_ids: Vec<String> = Vec::new();
+        let mut pending: Vec<DocEntry> = Vec::new();
         {
-            let mut c = self.cat_write();
+            let c = cat_read(&self.catalogue);
             for w in &writes {
-                let mut pending = w.entry.clone();
-                pending.status = DocStatus::Pending;
-                doc_ids.push(pending.doc_id.clone());
-                c.upsert(pending);
+                let mut e = w.entry.clone();
+                e.status = DocStatus::Pending;
+                doc_ids.push(e.doc_id.clone());
+                pending.push(e);
             }
             for path in removals {
                 if let Some(mut e) = c.get(path).cloned() {
                     e.status = DocStatus::Pending;
                     doc_ids.push(e.doc_id.clone());
-                    c.upsert(e);
+                    pending.push(e);
                 }
             }
-            c.save()?;
         }
+        self.change_catalogue(move |c| {
+            for e in pending {
+                c.upsert(e);
+            }
+        })
+        .await?;
 
         let mut chunks: Vec<StoredChunk> = Vec::new();
         let mut vectors: Vec<Vec<f32>> = Vec::new();
-        for w in &writes {
-            chunks.extend(w.chunks.iter().cloned());
-            vectors.extend(w.vectors.iter().cloned());
+        let mut done: Vec<DocEntry> = Vec::with_capacity(writes.len());
+        for w in writes {
+            chunks.extend(w.chunks);
+            vectors.extend(w.vectors);
+            let mut e = w.entry;
+            e.status = DocStatus::Indexed;
+            done.push(e);
         }
         self.vectors.delete_docs(&doc_ids).await?;
         self.vectors.add(&chunks, &vectors).await?;
-        self.keywords.delete_docs(&doc_ids)?;
-        self.keywords.add(&chunks)?;
-        self.keywords.commit()?;
+        self.with_keywords(move |k| {
+            k.delete_docs(&doc_ids)?;
+            k.add(&chunks)?;
+            k.commit()
+        })
+        .await?;
 
-        {
-            let mut c = self.cat_write();
-            for w in writes {
-                let mut done = w.entry;
-                done.status = DocStatus::Indexed;
-                c.upsert(done);
+        let removed = removals.to_vec();
+        self.change_catalogue(move |c| {
+            for e in done {
+                c.upsert(e);
             }
-            for path in removals {
+            for path in &removed {
                 c.remove(path);
             }
-            c.save()?;
-        }
+        })
+        .await?;
         std::fs::remove_file(&marker).map_err(|e| io_err(&marker, e))?;
         Ok(())
     }
@@ -494,31 +546,30 @@ impl Store {
         let stats = self.stats().await?;
         let counts_agree = stats.vector_rows as u64 == stats.catalogue_chunks
             && stats.keyword_docs == stats.catalogue_chunks;
-        let has_pending = self
-            .cat_read()
+        let has_pending = cat_read(&self.catalogue)
             .iter()
             .any(|e| e.status == DocStatus::Pending);
         if !full && !marker.exists() && counts_agree && !has_pending {
             return Ok(report);
         }
         let in_vectors = self.vectors.doc_counts().await?;
-        let in_keywords = self.keywords.doc_counts()?;
+        let in_keywords = self.with_keywords(|k| k.doc_counts()).await?;
         let mut to_delete: HashSet<String> = HashSet::new();
+        let mut drop_paths: Vec<String> = Vec::new();
         {
-            let mut c = self.cat_write();
-            let entries: Vec<DocEntry> = c.iter().cloned().collect();
+            let c = cat_read(&self.catalogue);
             let mut known: HashSet<String> = HashSet::new();
-            for e in entries {
+            for e in c.iter() {
                 let v = in_vectors.get(&e.doc_id).copied().unwrap_or(0);
                 let k = in_keywords.get(&e.doc_id).copied().unwrap_or(0);
                 if e.status == DocStatus::Pending {
                     report.dropped_pending.push(e.path.clone());
                     to_delete.insert(e.doc_id.clone());
-                    c.remove(&e.path);
+                    drop_paths.push(e.path.clone());
                 } else if v != e.chunks as usize || k != e.chunks as usize {
                     report.mismatched.push(e.path.clone());
                     to_delete.insert(e.doc_id.clone());
-                    c.remove(&e.path);
+                    drop_paths.push(e.path.clone());
                 } else {
                     known.insert(e.doc_id.clone());
                 }
@@ -531,13 +582,21 @@ impl Store {
             report.orphans_removed = orphans.len();
             let orphans: Vec<String> = orphans.into_iter().cloned().collect();
             to_delete.extend(orphans);
-            c.save()?;
         }
+        self.change_catalogue(move |c| {
+            for p in &drop_paths {
+                c.remove(p);
+            }
+        })
+        .await?;
         let ids: Vec<String> = to_delete.into_iter().collect();
         if !ids.is_empty() {
             self.vectors.delete_docs(&ids).await?;
-            self.keywords.delete_docs(&ids)?;
-            self.keywords.commit()?;
+            self.with_keywords(move |k| {
+                k.delete_docs(&ids)?;
+                k.commit()
+            })
+            .await?;
         }
         if marker.exists() {
             std::fs::remove_file(&marker).map_err(|e| io_err(&marker, e))?;
@@ -552,9 +611,11 @@ impl Store {
         let dirty = self.dirty_marker().exists();
         let stats = self.stats().await?;
         let vector_ids = self.vectors.scan_ids().await?;
-        let in_keywords = self.keywords.doc_counts()?;
+        let (in_keywords, keyword_duplicates) = self
+            .with_keywords(|k| Ok((k.doc_counts()?, k.duplicate_chunk_ids()?)))
+            .await?;
         let mut duplicates = vector_ids.duplicates;
-        duplicates.extend(self.keywords.duplicate_chunk_ids()?);
+        duplicates.extend(keyword_duplicates);
         duplicates.sort();
         duplicates.dedup();
 
@@ -611,7 +672,7 @@ impl Store {
     /// Keeps only hits whose document is fully indexed, looking up just the hits'
     /// own documents rather than building a set of every indexed document per query.
     fn retain_indexed(&self, hits: &mut Vec<(StoredChunk, f32)>) {
-        let c = self.cat_read();
+        let c = cat_read(&self.catalogue);
         hits.retain(|(chunk, _)| {
             c.get(&chunk.path)
                 .is_some_and(|e| e.status == DocStatus::Indexed && e.doc_id == chunk.doc_id)
@@ -619,8 +680,13 @@ impl Store {
     }
 
     /// BM25 search over chunks of fully indexed documents.
-    pub fn search_keyword(&self, query: &str, limit: usize) -> Result<Vec<(StoredChunk, f32)>> {
-        let mut hits = self.keywords.search(query, limit)?;
+    pub async fn search_keyword(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<(StoredChunk, f32)>> {
+        let q = query.to_string();
+        let mut hits = self.with_keywords(move |k| k.search(&q, limit)).await?;
         self.retain_indexed(&mut hits);
         Ok(hits)
     }
@@ -639,9 +705,14 @@ impl Store {
     /// Re-reads everything another process may have committed.
     pub async fn refresh(&self) -> Result<()> {
         self.vectors.refresh().await?;
-        self.keywords.reload()?;
-        let fresh = Catalogue::load(&self.dir.join("catalogue.json"))?;
-        *self.cat_write() = fresh;
+        let cat_path = self.dir.join("catalogue.json");
+        let fresh = self
+            .with_keywords(move |k| {
+                k.reload()?;
+                Catalogue::load(&cat_path)
+            })
+            .await?;
+        *cat_write(&self.catalogue) = fresh;
         Ok(())
     }
 
@@ -651,8 +722,7 @@ impl Store {
     /// from disk. Only call this while holding the write lock.
     pub async fn purge_deleted(&self) -> Result<()> {
         self.vectors.purge_deleted().await?;
-        self.keywords.purge_deleted()?;
-        Ok(())
+        self.with_keywords(|k| k.purge_deleted()).await
     }
 
     /// Post-ingest upkeep: vector index maintenance, compaction, old-version pruning.
@@ -743,15 +813,8 @@ async fn open_readable_vectors(dir: &Path, dim: usize) -> Result<vector::VectorT
 /// Renames a damaged file or folder to `<name>.damaged-<ms>` and returns the new path.
 fn quarantine(path: &Path) -> Result<PathBuf> {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".damaged-{}", now_ms()));
+    name.push(format!(".damaged-{}", cairn_core::now_ms()));
     let to = path.with_file_name(name);
     std::fs::rename(path, &to).map_err(|e| io_err(path, e))?;
     Ok(to)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -5,7 +5,9 @@
 //! `chunk_id` and deleted per document through `doc_id`, a hex string that needs no
 //! quoting inside SQL predicates.
 
-use crate::{Result, StoreError, StoredChunk};
+use crate::chunk::{decode_heading, encode_heading};
+use crate::error::{arrow_err, lance_err};
+use crate::{ErrorKind, Result, StoreError, StoredChunk};
 use arrow_array::types::Float32Type;
 use arrow_array::{Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -23,20 +25,6 @@ const TABLE: &str = "chunks";
 /// Below this many rows an exhaustive scan is already fast (about 10 ms), and an
 /// approximate index would only lose recall.
 pub const INDEX_THRESHOLD: usize = 20_000;
-
-fn lance_err(e: lancedb::Error) -> StoreError {
-    StoreError::Vector(e.to_string())
-}
-
-/// Whether a LanceDB error says a data or manifest file is gone, as when a
-/// writer pruned the version a reader was reading.
-fn is_missing_file(msg: &str) -> bool {
-    msg.contains("Not found") || msg.contains("not found")
-}
-
-fn arrow_err(e: arrow_schema::ArrowError) -> StoreError {
-    StoreError::Vector(e.to_string())
-}
 
 /// What [`VectorTable::scan_ids`] found.
 #[derive(Debug, Clone, Default)]
@@ -80,12 +68,26 @@ impl VectorTable {
     pub async fn open(dir: &Path, dim: usize) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| crate::io_err(dir, e))?;
         let uri = dir.to_string_lossy().into_owned();
-        let conn = lancedb::connect(&uri).execute().await.map_err(lance_err)?;
-        let names = conn.table_names().execute().await.map_err(lance_err)?;
+        let conn = lancedb::connect(&uri)
+            .execute()
+            .await
+            .map_err(lance_err("opening the database"))?;
+        let names = conn
+            .table_names()
+            .execute()
+            .await
+            .map_err(lance_err("listing tables"))?;
         let schema = schema(dim);
         let table = if names.iter().any(|n| n == TABLE) {
-            let t = conn.open_table(TABLE).execute().await.map_err(lance_err)?;
-            let existing = t.schema().await.map_err(lance_err)?;
+            let t = conn
+                .open_table(TABLE)
+                .execute()
+                .await
+                .map_err(lance_err("opening the chunk table"))?;
+            let existing = t
+                .schema()
+                .await
+                .map_err(lance_err("reading the table schema"))?;
             let found = existing
                 .field_with_name("vector")
                 .ok()
@@ -104,7 +106,7 @@ impl VectorTable {
             conn.create_empty_table(TABLE, schema.clone())
                 .execute()
                 .await
-                .map_err(lance_err)?
+                .map_err(lance_err("creating the chunk table"))?
         };
         Ok(VectorTable { table, schema, dim })
     }
@@ -114,13 +116,11 @@ impl VectorTable {
         if chunks.is_empty() {
             return Ok(());
         }
-        if chunks.len() != vectors.len() {
-            return Err(StoreError::Vector(format!(
-                "{} chunks but {} vectors",
-                chunks.len(),
-                vectors.len()
-            )));
-        }
+        assert_eq!(
+            chunks.len(),
+            vectors.len(),
+            "every chunk is written with its vector"
+        );
         if let Some(v) = vectors.iter().find(|v| v.len() != self.dim) {
             return Err(StoreError::DimensionMismatch {
                 expected: self.dim,
@@ -147,13 +147,19 @@ impl VectorTable {
                 Arc::new(UInt32Array::from_iter(chunks.iter().map(|c| c.page))),
                 Arc::new(u32_col(&|c| c.start as u32)),
                 Arc::new(u32_col(&|c| c.end as u32)),
-                Arc::new(str_col(&|c| &c.heading)),
+                Arc::new(StringArray::from_iter_values(
+                    chunks.iter().map(|c| encode_heading(&c.heading_path)),
+                )),
                 Arc::new(str_col(&|c| &c.text)),
                 Arc::new(vector),
             ],
         )
-        .map_err(arrow_err)?;
-        self.table.add(batch).execute().await.map_err(lance_err)?;
+        .map_err(arrow_err("building a batch of rows"))?;
+        self.table
+            .add(batch)
+            .execute()
+            .await
+            .map_err(lance_err("adding rows"))?;
         Ok(())
     }
 
@@ -172,14 +178,19 @@ impl VectorTable {
             self.table
                 .delete(format!("doc_id IN ({list})").as_str())
                 .await
-                .map_err(lance_err)?;
+                .map_err(lance_err("deleting rows"))?;
         }
         Ok(())
     }
 
     pub async fn count(&self) -> Result<usize> {
-        self.read(|| async { self.table.count_rows(None).await.map_err(lance_err) })
-            .await
+        self.read(|| async {
+            self.table
+                .count_rows(None)
+                .await
+                .map_err(lance_err("counting rows"))
+        })
+        .await
     }
 
     /// Runs a read of the table. A reader in another process than the writer can
@@ -193,8 +204,8 @@ impl VectorTable {
         Fut: std::future::Future<Output = Result<T>>,
     {
         match op().await {
-            Err(StoreError::Vector(msg)) if is_missing_file(&msg) => {
-                tracing::debug!(%msg, "the version this reader held was pruned; refreshing");
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                tracing::debug!(error = %e, "the version this reader held was pruned; refreshing");
                 self.refresh().await?;
                 op().await
             }
@@ -204,7 +215,10 @@ impl VectorTable {
 
     /// Picks up commits made through another handle or process.
     pub async fn refresh(&self) -> Result<()> {
-        self.table.checkout_latest().await.map_err(lance_err)
+        self.table
+            .checkout_latest()
+            .await
+            .map_err(lance_err("moving to the latest version"))
     }
 
     /// Chunk counts per document id (a scan of one column, used by repair).
@@ -215,9 +229,9 @@ impl VectorTable {
             .select(Select::columns(&["doc_id"]))
             .execute()
             .await
-            .map_err(lance_err)?;
+            .map_err(lance_err("reading rows"))?;
         let mut out = HashMap::new();
-        while let Some(batch) = stream.try_next().await.map_err(lance_err)? {
+        while let Some(batch) = stream.try_next().await.map_err(lance_err("reading rows"))? {
             let ids = string_col(&batch, "doc_id")?;
             for i in 0..ids.len() {
                 *out.entry(ids.value(i).to_string()).or_insert(0) += 1;
@@ -238,11 +252,11 @@ impl VectorTable {
             .select(Select::columns(&["doc_id", "chunk_id"]))
             .execute()
             .await
-            .map_err(lance_err)?;
+            .map_err(lance_err("reading rows"))?;
         let mut per_doc: HashMap<String, usize> = HashMap::new();
         let mut seen: HashSet<String> = HashSet::new();
         let mut duplicates: Vec<String> = Vec::new();
-        while let Some(batch) = stream.try_next().await.map_err(lance_err)? {
+        while let Some(batch) = stream.try_next().await.map_err(lance_err("reading rows"))? {
             let docs = string_col(&batch, "doc_id")?;
             let chunks = string_col(&batch, "chunk_id")?;
             for i in 0..batch.num_rows() {
@@ -261,8 +275,13 @@ impl VectorTable {
     /// Reads every column of every row, vectors included, so a damaged data file is
     /// found now rather than in the middle of a search (used by repair).
     pub async fn check_readable(&self) -> Result<()> {
-        let mut stream = self.table.query().execute().await.map_err(lance_err)?;
-        while let Some(batch) = stream.try_next().await.map_err(lance_err)? {
+        let mut stream = self
+            .table
+            .query()
+            .execute()
+            .await
+            .map_err(lance_err("reading rows"))?;
+        while let Some(batch) = stream.try_next().await.map_err(lance_err("reading rows"))? {
             std::hint::black_box(batch.num_rows());
         }
         Ok(())
@@ -278,9 +297,9 @@ impl VectorTable {
             .select(Select::columns(&["doc_id", "path", "page"]))
             .execute()
             .await
-            .map_err(lance_err)?;
+            .map_err(lance_err("reading rows"))?;
         let mut docs: HashMap<String, crate::DocEntry> = HashMap::new();
-        while let Some(batch) = stream.try_next().await.map_err(lance_err)? {
+        while let Some(batch) = stream.try_next().await.map_err(lance_err("reading rows"))? {
             let ids = string_col(&batch, "doc_id")?;
             let paths = string_col(&batch, "path")?;
             let pages = u32_col(&batch, "page")?;
@@ -318,9 +337,9 @@ impl VectorTable {
             ]))
             .execute()
             .await
-            .map_err(lance_err)?;
+            .map_err(lance_err("reading rows"))?;
         let mut out = Vec::new();
-        while let Some(batch) = stream.try_next().await.map_err(lance_err)? {
+        while let Some(batch) = stream.try_next().await.map_err(lance_err("reading rows"))? {
             out.extend(chunks_of(&batch)?);
         }
         Ok(out)
@@ -342,7 +361,7 @@ impl VectorTable {
             .table
             .query()
             .nearest_to(query)
-            .map_err(lance_err)?
+            .map_err(lance_err("reading rows"))?
             .distance_type(DistanceType::Cosine)
             .select(Select::columns(&[
                 "chunk_id", "doc_id", "path", "ordinal", "page", "start", "end", "heading", "text",
@@ -350,13 +369,15 @@ impl VectorTable {
             .limit(limit.max(1))
             .execute()
             .await
-            .map_err(lance_err)?;
+            .map_err(lance_err("reading rows"))?;
         let mut out = Vec::with_capacity(limit);
-        while let Some(batch) = stream.try_next().await.map_err(lance_err)? {
+        while let Some(batch) = stream.try_next().await.map_err(lance_err("reading rows"))? {
             let dist = batch
                 .column_by_name("_distance")
                 .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
-                .ok_or_else(|| StoreError::Vector("missing _distance column".into()))?;
+                .ok_or(StoreError::MissingColumn {
+                    column: "_distance",
+                })?;
             for (i, chunk) in chunks_of(&batch)?.into_iter().enumerate() {
                 out.push((chunk, 1.0 - dist.value(i)));
             }
@@ -369,7 +390,11 @@ impl VectorTable {
     /// new rows into an existing one. Returns true when an index was built or updated.
     pub async fn maintain_index(&self) -> Result<bool> {
         let rows = self.count().await?;
-        let indices = self.table.list_indices().await.map_err(lance_err)?;
+        let indices = self
+            .table
+            .list_indices()
+            .await
+            .map_err(lance_err("listing indices"))?;
         let has_vector_index = indices
             .iter()
             .any(|i| i.columns.iter().any(|c| c == "vector"));
@@ -386,13 +411,13 @@ impl VectorTable {
                 )
                 .execute()
                 .await
-                .map_err(lance_err)?;
+                .map_err(lance_err("building the vector index"))?;
             return Ok(true);
         }
         self.table
             .optimize(OptimizeAction::Index(Default::default()))
             .await
-            .map_err(lance_err)?;
+            .map_err(lance_err("updating the vector index"))?;
         Ok(true)
     }
 
@@ -405,7 +430,7 @@ impl VectorTable {
                 remap_options: None,
             })
             .await
-            .map_err(lance_err)?;
+            .map_err(lance_err("compacting"))?;
         self.prune().await
     }
 }
@@ -425,7 +450,7 @@ impl VectorTable {
                 remap_options: None,
             })
             .await
-            .map_err(lance_err)?;
+            .map_err(lance_err("compacting"))?;
         self.prune().await
     }
 
@@ -437,7 +462,7 @@ impl VectorTable {
                 error_if_tagged_old_versions: None,
             })
             .await
-            .map_err(lance_err)?;
+            .map_err(lance_err("pruning old versions"))?;
         Ok(())
     }
 }
@@ -462,22 +487,22 @@ fn chunks_of(batch: &RecordBatch) -> Result<Vec<StoredChunk>> {
             page: (!page.is_null(i)).then(|| page.value(i)),
             start: start.value(i) as usize,
             end: end.value(i) as usize,
-            heading: heading.value(i).to_string(),
+            heading_path: decode_heading(heading.value(i)),
             text: text.value(i).to_string(),
         })
         .collect())
 }
 
-fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+fn string_col<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a StringArray> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        .ok_or_else(|| StoreError::Vector(format!("missing column {name}")))
+        .ok_or(StoreError::MissingColumn { column: name })
 }
 
-fn u32_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a UInt32Array> {
+fn u32_col<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a UInt32Array> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
-        .ok_or_else(|| StoreError::Vector(format!("missing column {name}")))
+        .ok_or(StoreError::MissingColumn { column: name })
 }

@@ -167,6 +167,66 @@ fn index_ask_and_open_a_citation() {
         Duration::from_secs(10),
     )
     .unwrap();
+
+    // A follow-up only makes sense after the first question: it is rewritten
+    // to stand alone (shown as "Searched for"), and finds the same page.
+    ask(s, "And what do they leave behind where the ice melts?");
+    let follow = s
+        .wait_for(
+            "the follow-up's answer",
+            "(() => { const t = document.querySelectorAll('[data-testid=turn]');
+                      if (t.length < 2) return false;
+                      const last = t[t.length - 1];
+                      const q = last.querySelector('[data-testid=searched-for]');
+                      return [q ? q.textContent : '',
+                              [...last.querySelectorAll('[data-testid=citation], [data-testid=evidence]')]
+                                  .map(c => (c.dataset.path || c.title) + '#' + (c.dataset.page || ''))]; })()",
+            QUESTION_TIMEOUT,
+        )
+        .unwrap();
+    let searched = follow[0].as_str().unwrap_or_default().to_lowercase();
+    assert!(
+        searched.contains("glacier"),
+        "the follow-up must be searched with what 'they' refers to: {follow}"
+    );
+    assert!(
+        follow[1].as_array().is_some_and(|a| a
+            .iter()
+            .any(|c| c.as_str().is_some_and(|c| c.contains("guide.pdf")))),
+        "the follow-up must find the guide again: {follow}"
+    );
+    app.shot("07-follow-up");
+
+    // A question the documents are not about: "not in your documents", with the
+    // nearest sources to look at instead of an invented answer.
+    s.click("[data-testid=new-chat]").unwrap();
+    ask(
+        s,
+        "What was the exchange rate of the Mongolian tugrik in 1953?",
+    );
+    let refused = s
+        .wait_for(
+            "the refusal",
+            "(() => { const t = document.querySelector('[data-testid=turn]');
+                      return t && t.dataset.refused === 'true' &&
+                             [t.querySelector('[data-testid=answer]').textContent,
+                              t.querySelectorAll('[data-testid=nearest] [data-testid=evidence]').length]; })()",
+            QUESTION_TIMEOUT,
+        )
+        .unwrap();
+    assert!(
+        refused[0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("could not find"),
+        "{refused}"
+    );
+    assert!(
+        refused[1].as_u64().unwrap_or(0) >= 1,
+        "nearest sources shown: {refused}"
+    );
+    app.shot("08-refusal");
+
     s.click("[data-testid=nav-library]").unwrap();
     let rows = s
         .wait_for(
@@ -176,7 +236,20 @@ fn index_ask_and_open_a_citation() {
         )
         .unwrap();
     assert_eq!(rows, json!(12));
-    app.shot("07-library");
+    app.shot("09-library");
+}
+
+/// Types a question and sends it with Enter, after the previous answer is done.
+fn ask(s: &webdriver::Session, question: &str) {
+    s.wait_for(
+        "the previous answer to finish",
+        "document.querySelector('[data-testid=streaming]') === null",
+        QUESTION_TIMEOUT,
+    )
+    .unwrap();
+    s.type_into("[data-testid=question]", question).unwrap();
+    s.type_into("[data-testid=question]", webdriver::ENTER)
+        .unwrap();
 }
 
 #[test]

@@ -39,7 +39,7 @@ fn desktop_app_indexes_and_loads_its_model_without_network() {
         eprintln!("skipping the desktop offline test: {why}");
         return;
     }
-    let models = cairn_embed::default_models_dir();
+    let models = cairn_engine::models::default_models_dir();
     let tmp = tempfile::tempdir().expect("tempdir");
     let home = tmp.path().join("home");
     let data = tmp.path().join("data");

@@ -5,13 +5,16 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cairn_core::{Embedder, TokenCounter};
-use cairn_embed::{default_models_dir, EmbedError, EmbedderConfig, FastEmbedder};
+use cairn_embed::{EmbedError, EmbedderConfig, FastEmbedder};
+
+#[path = "../../../../tests/support/models.rs"]
+mod models;
 
 /// Cosine every reference sentence must reach (the ONNX export itself reaches 0.9999999).
 const MIN_COSINE: f32 = 0.9999;
 
 fn models_dir() -> PathBuf {
-    let dir = default_models_dir();
+    let dir = models::installed_models_dir();
     let config = EmbedderConfig::new(&dir);
     assert!(
         config.model_dir.join("model.onnx").is_file() && config.ort_library.is_file(),

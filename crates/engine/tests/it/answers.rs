@@ -1,26 +1,31 @@
-//! Grounded answers with the real default answer model over the fixture corpus:
-//! the "done when" checks of issue 3.
+//! Grounded answers with the real default answer model over the fixture corpus,
+//! through [`Engine::ask`] exactly as the CLI and the desktop app call it.
 
 use super::{engine, fixture, ingest};
-use cairn_engine::ask::{answer, AskOptions, NOT_IN_DOCUMENTS};
-use cairn_llm::FinishReason;
-use std::ops::ControlFlow;
+use cairn_engine::ask::{AskEvent, AskOptions, NOT_IN_DOCUMENTS};
+use cairn_engine::{AnswerModel, FinishReason, ModelsDir};
+use std::sync::{Arc, Mutex};
 
-/// The model `cairn ask` uses when none is given, so this test checks what a
-/// user gets.
-fn default_model() -> cairn_llm::LocalModel {
-    let dir = cairn_embed::default_models_dir();
-    let path = cairn_llm::default_answer_model(&dir).unwrap_or_else(|| {
-        panic!(
-            "the default answer model is required for this test (run models/fetch.sh): {}",
-            dir.display()
-        )
-    });
-    let opts = cairn_llm::LoadOptions {
-        requantized_dir: Some(dir.join("cache")),
-        ..Default::default()
-    };
-    cairn_llm::LocalModel::load(&path, &opts).expect("load the default answer model")
+/// The answer model `cairn ask` uses when none is given, so this test checks
+/// what a user gets.
+fn default_model() -> Arc<AnswerModel> {
+    let models = ModelsDir::default();
+    assert!(
+        models.default_answer_model().is_some(),
+        "the default answer model is required for this test (run models/fetch.sh): {}",
+        models.path().display()
+    );
+    Arc::new(AnswerModel::new(models, None))
+}
+
+/// Collects the events of one answer.
+fn recorder() -> (Arc<Mutex<Vec<AskEvent>>>, cairn_engine::ask::AskEvents) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    (
+        events,
+        Box::new(move |e| sink.lock().expect("events").push(e)),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -28,31 +33,45 @@ async fn default_model_streams_a_cited_answer_and_says_when_documents_do_not_kno
     let f = fixture();
     let e = engine(&f.data).await;
     ingest(&e, std::slice::from_ref(&f.docs)).await;
-    let mut model = default_model();
+    let model = default_model();
     // Few passages keep the prompt, and so the test, short on a 2-core machine.
-    let mut opts = AskOptions {
+    let opts = AskOptions {
         k: 3,
+        answer_tokens: 96,
         ..Default::default()
     };
-    opts.gen.max_new_tokens = 96;
 
     let question = "How many bells are in the brass bell collection?";
-    let retrieved = e
-        .retrieve_for_answer(question, &opts)
+    let (events, sink) = recorder();
+    let reply = e
+        .ask(question, &[], &opts, &model, sink)
         .await
-        .expect("retrieve");
-    assert!(retrieved.answerable, "{retrieved:#?}");
-    let mut pieces = Vec::new();
-    let reply = tokio::task::block_in_place(|| {
-        answer(&mut model, question, &retrieved, &opts, &mut |p| {
-            pieces.push(p.to_string());
-            ControlFlow::Continue(())
+        .expect("answer");
+    let events = events.lock().expect("events").clone();
+    // The query, then the evidence, both before the model's first word.
+    assert_eq!(
+        events.first(),
+        Some(&AskEvent::Searched {
+            query: question.to_string()
         })
-    })
-    .expect("answer");
+    );
+    match events.get(1) {
+        Some(AskEvent::Evidence {
+            evidence,
+            answerable: true,
+        }) => assert!(
+            evidence.iter().any(|e| e.text.contains("forty-two bells")),
+            "{evidence:#?}"
+        ),
+        other => panic!("evidence must come second: {other:?}"),
+    }
+    let pieces = events
+        .iter()
+        .filter(|e| matches!(e, AskEvent::Token { .. }))
+        .count();
     assert!(
-        pieces.len() > 3,
-        "tokens should stream one by one, got {pieces:?}"
+        pieces > 3,
+        "tokens should stream one by one, got {events:?}"
     );
     assert_eq!(
         reply.finish,
@@ -75,18 +94,53 @@ async fn default_model_streams_a_cited_answer_and_says_when_documents_do_not_kno
     // A question the documents do not cover gets the fixed reply, through the
     // same stream, without running the model.
     let off_topic = "What was the exchange rate of the Mongolian tugrik in 1953?";
-    let retrieved = e
-        .retrieve_for_answer(off_topic, &opts)
+    let (events, sink) = recorder();
+    let reply = e
+        .ask(off_topic, &[], &opts, &model, sink)
         .await
-        .expect("retrieve");
-    let mut streamed = String::new();
-    let reply = answer(&mut model, off_topic, &retrieved, &opts, &mut |p| {
-        streamed.push_str(p);
-        ControlFlow::Continue(())
-    })
-    .expect("answer");
+        .expect("answer");
+    let events = events.lock().expect("events").clone();
     assert_eq!(reply.answer, NOT_IN_DOCUMENTS);
-    assert_eq!(streamed, NOT_IN_DOCUMENTS);
+    assert_eq!(
+        events.last(),
+        Some(&AskEvent::Token {
+            text: NOT_IN_DOCUMENTS.to_string()
+        })
+    );
     assert!(!reply.grounded && reply.citations.is_empty());
     assert_eq!(reply.finish, None, "the model must not be called");
+}
+
+/// A question the documents are not about never waits for a model: with no
+/// answer model installed at all, it is still answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_off_topic_question_needs_no_model() {
+    let f = fixture();
+    let e = engine(&f.data).await;
+    ingest(&e, std::slice::from_ref(&f.docs)).await;
+    let empty = tempfile::tempdir().expect("tempdir");
+    let model = Arc::new(AnswerModel::new(ModelsDir::new(empty.path()), None));
+    let reply = e
+        .ask(
+            "What was the exchange rate of the Mongolian tugrik in 1953?",
+            &[],
+            &AskOptions::default(),
+            &model,
+            Box::new(|_| {}),
+        )
+        .await
+        .expect("no model is needed to say the documents do not know");
+    assert_eq!(reply.answer, NOT_IN_DOCUMENTS);
+    // An on-topic question does need one, and says which folder lacks it.
+    let err = e
+        .ask(
+            "How many bells are in the brass bell collection?",
+            &[],
+            &AskOptions::default(),
+            &model,
+            Box::new(|_| {}),
+        )
+        .await
+        .expect_err("no answer model is installed");
+    assert!(err.to_string().contains("no answer model"), "{err}");
 }

@@ -22,14 +22,16 @@ The harbour beacon flashes green every four seconds.\n\n\
 
 /// The model `cairn ask` uses when none is named.
 fn default_model() -> LocalModel {
-    let dir = cairn_embed::default_models_dir();
-    let path = cairn_llm::default_answer_model(&dir).unwrap_or_else(|| {
+    let models = cairn_engine::ModelsDir::default();
+    let path = models.default_answer_model().unwrap_or_else(|| {
         panic!(
             "an answer model is required for these tests (run models/fetch.sh) in {}",
-            dir.display()
+            models.path().display()
         )
     });
-    LocalModel::load(&path, &cairn_llm::LoadOptions::default()).expect("load the answer model")
+    models
+        .load_answer_model(&path)
+        .expect("load the answer model")
 }
 
 async fn corpus() -> (tempfile::TempDir, PathBuf, Engine) {
@@ -52,10 +54,11 @@ async fn corpus() -> (tempfile::TempDir, PathBuf, Engine) {
 }
 
 fn opts() -> AskOptions {
-    let mut opts = AskOptions::default();
-    // Enough for a one-sentence answer, or for the canary if the model obeyed.
-    opts.gen.max_new_tokens = 48;
-    opts
+    AskOptions {
+        // Enough for a one-sentence answer, or for the canary if the model obeyed.
+        answer_tokens: 48,
+        ..AskOptions::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,19 +8,32 @@ use std::sync::{Arc, OnceLock};
 mod answers;
 mod hostile;
 mod injection;
+#[path = "../../../../tests/support/models.rs"]
+mod support_models;
+
+/// The crates below the engine find the installed models with a test helper;
+/// it must follow the engine's rule, the one the app and the CLI use.
+#[test]
+fn the_test_helper_finds_the_models_where_the_engine_looks() {
+    assert_eq!(
+        support_models::installed_models_dir(),
+        cairn_engine::models::default_models_dir()
+    );
+}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
 /// One embedder for the whole test binary: loading it is the slow part.
-fn embedder() -> Arc<dyn cairn_core::Embedder> {
-    static E: OnceLock<Arc<cairn_embed::FastEmbedder>> = OnceLock::new();
+fn embedder() -> Arc<dyn cairn_engine::Embedder> {
+    static E: OnceLock<Arc<dyn cairn_engine::Embedder>> = OnceLock::new();
     E.get_or_init(|| {
-        let dir = cairn_embed::default_models_dir();
-        Arc::new(cairn_embed::FastEmbedder::open(&dir).unwrap_or_else(|e| {
-            panic!("the embedding model is required for these tests (run models/fetch.sh): {e}")
-        }))
+        cairn_engine::ModelsDir::default()
+            .embedder()
+            .unwrap_or_else(|e| {
+                panic!("the embedding model is required for these tests (run models/fetch.sh): {e}")
+            })
     })
     .clone()
 }
@@ -287,7 +300,7 @@ async fn removing_a_document_and_reopening_keeps_the_stores_in_agreement() {
 }
 
 fn answer_model() -> PathBuf {
-    let p = cairn_embed::default_models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let p = cairn_engine::models::default_models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(
         p.is_file(),
         "the answer model is required for these tests (run models/fetch.sh): {}",
@@ -302,11 +315,13 @@ async fn ask_streams_a_grounded_answer_and_refuses_off_topic_questions() {
     let f = fixture();
     let e = engine(&f.data).await;
     ingest(&e, std::slice::from_ref(&f.docs)).await;
-    let mut opts = AskOptions::default();
-    opts.gen.max_new_tokens = 40;
-    let mut model =
-        cairn_llm::LocalModel::load(&answer_model(), &cairn_llm::LoadOptions::default())
-            .expect("load model");
+    let opts = AskOptions {
+        answer_tokens: 40,
+        ..AskOptions::default()
+    };
+    let mut model = cairn_engine::ModelsDir::default()
+        .load_answer_model(&answer_model())
+        .expect("load model");
 
     let retrieved = e
         .retrieve_for_answer("Where does the heron nest?", &opts)

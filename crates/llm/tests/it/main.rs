@@ -2,6 +2,8 @@
 //! (into `~/.cache/cairn/models`, or `$CAIRN_MODELS_DIR`).
 
 mod generation;
+#[path = "../../../../tests/support/models.rs"]
+mod models;
 mod tokenizer;
 
 use std::path::PathBuf;
@@ -12,11 +14,7 @@ pub const GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
 
 /// Path of an installed model; panics with set-up instructions when missing.
 pub fn model_path(file: &str) -> PathBuf {
-    let dir = std::env::var_os("CAIRN_MODELS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cairn/models")))
-        .expect("HOME or CAIRN_MODELS_DIR must be set to find the models");
-    let path = dir.join(file);
+    let path = models::installed_models_dir().join(file);
     assert!(
         path.is_file(),
         "model {file} is not installed at {}: run models/fetch.sh (or set CAIRN_MODELS_DIR)",

@@ -1,8 +1,7 @@
 //! Store tests against a real LanceDB directory and a real tantivy index.
 
-use cairn_store::{
-    doc_id_for, DocEntry, DocStatus, DocWrite, OpenMode, Store, StoreError, StoredChunk,
-};
+use cairn_core::Chunk;
+use cairn_store::{doc_id_for, DocEntry, DocStatus, DocWrite, OpenMode, Store, StoreError};
 use std::path::Path;
 
 const DIM: usize = 8;
@@ -19,24 +18,22 @@ fn vec_for(seed: usize) -> Vec<f32> {
 
 fn doc(path: &str, texts: &[&str], seed: usize) -> DocWrite {
     let doc_id = doc_id_for(path);
-    let chunks: Vec<StoredChunk> = texts
+    let chunks: Vec<Chunk> = texts
         .iter()
         .enumerate()
-        .map(|(i, t)| StoredChunk {
-            chunk_id: format!("{doc_id}:{i}"),
-            doc_id: doc_id.clone(),
-            path: path.to_string(),
+        .map(|(i, t)| Chunk {
             ordinal: i as u32,
             page: Some(i as u32 + 1),
             start: 0,
             end: t.chars().count(),
-            heading: "Intro > Part".into(),
+            heading_path: vec!["Intro".into(), "Part".into()],
             text: t.to_string(),
+            tokens: t.split_whitespace().count(),
         })
         .collect();
     let vectors = (0..texts.len()).map(|i| vec_for(seed + i)).collect();
-    DocWrite {
-        entry: DocEntry {
+    DocWrite::new(
+        DocEntry {
             path: path.to_string(),
             doc_id,
             content_hash: format!("hash-{seed}"),
@@ -48,9 +45,9 @@ fn doc(path: &str, texts: &[&str], seed: usize) -> DocWrite {
             status: DocStatus::Pending,
             indexed_at_ms: 0,
         },
-        chunks,
+        &chunks,
         vectors,
-    }
+    )
 }
 
 async fn open(dir: &Path) -> Store {
@@ -88,17 +85,24 @@ async fn written_chunks_are_found_by_both_retrievers() {
 
     let hits = store
         .search_keyword("where do herons nest?", 5)
+        .await
         .expect("bm25");
     assert_eq!(hits[0].0.path, "/a.pdf");
     assert_eq!(hits[0].0.page, Some(1));
     // Stemming: "installed" matches "installing".
-    let hits = store.search_keyword("installed", 5).expect("bm25");
+    let hits = store.search_keyword("installed", 5).await.expect("bm25");
     assert_eq!(hits[0].0.path, "/b.txt");
     // Identifiers match whole, including underscores.
-    let hits = store.search_keyword("asn1_der_coding", 5).expect("bm25");
+    let hits = store
+        .search_keyword("asn1_der_coding", 5)
+        .await
+        .expect("bm25");
     assert_eq!(hits[0].0.chunk_id, format!("{}:1", doc_id_for("/a.pdf")));
     // Query syntax characters are plain text, not operators.
-    assert!(store.search_keyword("-heron AND (\"quarry", 5).is_ok());
+    assert!(store
+        .search_keyword("-heron AND (\"quarry", 5)
+        .await
+        .is_ok());
 
     let hits = store.search_vector(&vec_for(10), 3).await.expect("vector");
     assert_eq!(hits[0].0.path, "/b.txt");
@@ -130,9 +134,17 @@ async fn replacing_and_removing_documents_leaves_no_stale_chunks() {
         .expect("rewrite");
     assert!(store
         .search_keyword("kestrels", 5)
+        .await
         .expect("bm25")
         .is_empty());
-    assert_eq!(store.search_keyword("ospreys", 5).expect("bm25").len(), 1);
+    assert_eq!(
+        store
+            .search_keyword("ospreys", 5)
+            .await
+            .expect("bm25")
+            .len(),
+        1
+    );
     assert_eq!(store.stats().await.expect("stats").vector_rows, 2);
 
     store
@@ -160,7 +172,11 @@ async fn reopening_keeps_everything() {
         .await
         .expect("reopen for reading");
     assert_eq!(
-        store.search_keyword("persistent", 3).expect("bm25").len(),
+        store
+            .search_keyword("persistent", 3)
+            .await
+            .expect("bm25")
+            .len(),
         1
     );
     assert_eq!(store.documents()[0].status, DocStatus::Indexed);
@@ -200,7 +216,11 @@ async fn interrupted_write_is_repaired_on_open() {
     let reader = Store::open(dir.path(), MODEL, DIM, OpenMode::Read)
         .await
         .expect("reader");
-    assert!(reader.search_keyword("half", 5).expect("bm25").is_empty());
+    assert!(reader
+        .search_keyword("half", 5)
+        .await
+        .expect("bm25")
+        .is_empty());
     drop(reader);
 
     let store = open(dir.path()).await;
@@ -391,4 +411,111 @@ async fn a_reader_survives_the_writer_pruning_its_version() {
         .await
         .expect("verify moves to the latest version instead of failing");
     assert!(report.consistent(), "{report:?}");
+}
+
+/// Set in the child process of [`a_permissions_error_is_reported_not_repaired`]:
+/// the data directory it must fail to repair.
+const PERMISSION_CHILD: &str = "CAIRN_TEST_PERMISSION_CHILD";
+
+fn damaged_parts(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("read data dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".damaged-"))
+        .collect()
+}
+
+/// A keyword index the process may not read is a problem to report, not damage:
+/// `open_for_repair` returns the error and moves nothing aside (before, any error
+/// other than a held lock or a wrong model made it quarantine and rebuild the part).
+/// As root, permissions do not apply, so the check runs in a copy of this test
+/// binary started as `nobody` by `setpriv`.
+#[tokio::test]
+async fn a_permissions_error_is_reported_not_repaired() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if let Some(dir) = std::env::var_os(PERMISSION_CHILD) {
+        let dir = std::path::PathBuf::from(dir);
+        let err = Store::open_for_repair(&dir, MODEL, DIM)
+            .await
+            .err()
+            .expect("an unreadable keyword index must be an error");
+        assert_eq!(err.kind(), cairn_store::ErrorKind::Environment, "{err}");
+        assert!(!err.is_damage(), "{err}");
+        assert!(damaged_parts(&dir).is_empty(), "{:?}", damaged_parts(&dir));
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    {
+        let store = open(&data).await;
+        store
+            .write_batch(vec![doc("/a.md", &["alpha"], 1)], &[])
+            .await
+            .expect("write");
+    }
+    let tantivy = data.join("tantivy");
+    let root = std::fs::metadata("/proc/self").expect("proc").uid() == 0;
+    if !root {
+        std::fs::set_permissions(&tantivy, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+        let result = Store::open_for_repair(&data, MODEL, DIM).await;
+        std::fs::set_permissions(&tantivy, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod back");
+        let err = result
+            .err()
+            .expect("an unreadable keyword index is an error");
+        assert_eq!(err.kind(), cairn_store::ErrorKind::Environment, "{err}");
+        assert!(damaged_parts(&data).is_empty());
+        return;
+    }
+    // Root: hand the data directory to `nobody`, except the keyword index, which
+    // stays root's and private; run this test again as `nobody` on it.
+    const NOBODY: u32 = 65534;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    fn chown_all(p: &Path, uid: u32) {
+        std::os::unix::fs::chown(p, Some(uid), Some(uid)).expect("chown");
+        if p.is_dir() {
+            for e in std::fs::read_dir(p).expect("read_dir").flatten() {
+                chown_all(&e.path(), uid);
+            }
+        }
+    }
+    chown_all(&data, NOBODY);
+    chown_all(&tantivy, 0);
+    std::fs::set_permissions(&tantivy, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let exe = std::env::current_exe().expect("test binary");
+    let copy = tmp.path().join("store-tests");
+    if std::fs::hard_link(&exe, &copy).is_err() {
+        std::fs::copy(&exe, &copy).expect("copy the test binary where nobody can run it");
+    }
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&copy)
+        .args([
+            "--exact",
+            "a_permissions_error_is_reported_not_repaired",
+            "--test-threads=1",
+        ])
+        .env(PERMISSION_CHILD, &data)
+        .output()
+        .expect("setpriv (util-linux) runs the check as an unprivileged user");
+    assert!(
+        out.status.success(),
+        "the unprivileged run failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 passed"), "{stdout}");
+    assert!(
+        damaged_parts(&data).is_empty(),
+        "{:?}",
+        damaged_parts(&data)
+    );
+    assert!(tantivy.is_dir(), "the keyword index was left where it was");
 }
