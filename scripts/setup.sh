@@ -66,3 +66,13 @@ tool tauri-driver tauri-driver 2.1.0 --locked
 
 log "installing model files"
 bash models/fetch.sh
+
+# numpy and gguf at pinned versions for the llama.cpp conformance test's model
+# generator (crates/llm/tests/conformance), in the same venv as the export tools.
+venv="$HOME/.cache/cairn/venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+if ! cmp -s models/requirements-tests.txt "$venv/.cairn-test-requirements"; then
+  log "installing the conformance test's tools (numpy, gguf) into $venv"
+  "$venv/bin/python" -m pip install --disable-pip-version-check -q -r models/requirements-tests.txt
+  cp models/requirements-tests.txt "$venv/.cairn-test-requirements"
+fi

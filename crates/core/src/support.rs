@@ -124,14 +124,15 @@ fn support_of(body: &str, question: &Question, sources: &[&Passage]) -> (f32, Ve
         .map(|p| p.text.as_str())
         .collect::<Vec<_>>()
         .join(" ");
-    let lower = text.to_lowercase();
+    let source_exact: Vec<String> = words(&text).map(str::to_lowercase).collect();
     let source_words: Vec<String> = words(&text).map(stem).collect();
     let mut missing = Vec::new();
     let (mut checked, mut found) = (0usize, 0usize);
     for w in words(body) {
         if is_exact(w) {
+            // A whole token of the evidence: "1" is not found in "2.1".
             let l = w.to_lowercase();
-            if !question.exact.contains(&l) && !lower.contains(&l) {
+            if !question.exact.contains(&l) && !source_exact.contains(&l) {
                 missing.push(w.to_string());
             }
             continue;
@@ -264,6 +265,18 @@ mod tests {
         assert!(!got[2].supported);
         assert_eq!(got[2].missing, vec!["8"]);
         assert_eq!(text, "The default block size is 900k [1]. It writes rec00001file.bz2 files [2]. Compression runs on 8 threads [1].");
+    }
+
+    #[test]
+    fn numbers_must_be_whole_tokens_of_the_evidence() {
+        let ev = vec![passage(
+            1,
+            "Version 3.31.0 added generated columns in 2020.",
+        )];
+        let (_, got) = check("It costs 1 extra cycle [1].", "How much does it cost?", &ev);
+        assert_eq!(got[0].missing, vec!["1"], "{got:#?}");
+        let (_, got) = check("They arrived in 3.31.0 [1].", "When?", &ev);
+        assert!(got[0].missing.is_empty(), "{got:#?}");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::models::AnswerModel;
 use crate::{Engine, EngineError, Result};
 use cairn_core::prompt::{
     answerable_check_messages, cite, pack, rewrite_messages, says_no_answer, ChatMessage, Citation,
-    Passage, NO_ANSWER,
+    Passage, NO_ANSWER, SYSTEM_PROMPT, SYSTEM_PROMPT_ANSWER_ONLY,
 };
 use cairn_core::support::{self, SentenceSupport};
 use cairn_core::SearchHit;
@@ -67,6 +67,9 @@ pub struct AskOptions {
     /// Answerability probability below which the reply is "not in your documents".
     pub min_answerable: f32,
     pub follow_up: FollowUp,
+    /// Whether the model's instructions let it reply "not in your documents"
+    /// itself (besides the calibrated decision before it writes).
+    pub model_may_refuse: bool,
     /// 0 answers deterministically (greedy decoding).
     pub temperature: f64,
     /// Seed for sampling when `temperature > 0`.
@@ -99,6 +102,7 @@ impl Default for AskOptions {
             check_answerable: false,
             min_answerable: answerability::DEFAULT_THRESHOLD,
             follow_up: FollowUp::Append,
+            model_may_refuse: true,
             temperature: 0.0,
             seed: 299_792_458,
             cancel: None,
@@ -567,7 +571,12 @@ fn generate(
     let context = model.info().context_length;
     let answer_tokens = opts.answer_tokens.min(context / 2);
     let budget = context.saturating_sub(answer_tokens);
-    let packed = pack(prior, question, &ranked, budget, 48, &mut |m| {
+    let system = if opts.model_may_refuse {
+        SYSTEM_PROMPT
+    } else {
+        SYSTEM_PROMPT_ANSWER_ONLY
+    };
+    let packed = pack(system, prior, question, &ranked, budget, 48, &mut |m| {
         model.count_chat_tokens(m)
     })?;
     answer.passages = packed.passages.clone();

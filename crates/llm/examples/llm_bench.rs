@@ -1,7 +1,8 @@
-//! Measures one GGUF model with candle: prefill and decode speed, time to
-//! first token and peak RSS, on a fixed prompt. One model per process so the
-//! RSS is its own. Pair with `bench/llama_cpp_bench.py` (same prompt, same
-//! thread count). Build with `RUSTFLAGS="-C target-cpu=native"` and `--release`.
+//! Measures one GGUF model as Cairn runs it (candle with Cairn's kernels):
+//! prefill and decode speed, time to first token and peak RSS, on a fixed
+//! prompt. One model per process so the RSS is its own. Pair with
+//! `bench/llama_cpp_bench.py` (same prompt, same thread count); build with
+//! `--release` and no target-cpu flags, as shipped (`bench/side_by_side.sh`).
 //!
 //! ```text
 //! cargo run --release -p cairn-llm --example llm_bench -- MODEL.gguf [--prompt-words N] [--gen N] [--runs N] [--no-requant] [--requant-dir DIR]
@@ -58,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = model.ok_or(
         "usage: llm_bench MODEL.gguf [--prompt-words N] [--gen N] [--runs N] [--no-requant]",
     )?;
-    eprintln!("candle: {}", cairn_llm::cpu_features());
+    eprintln!("cairn: {}", cairn_llm::cpu_features());
     let load_start = Instant::now();
     let opts = LoadOptions {
         requantize_slow: requant,
@@ -87,8 +88,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "{}",
             serde_json::json!({
-                "engine": "candle",
+                "engine": "cairn",
                 "threads": candle_core::utils::get_num_threads(),
+                "kernels": format!("{:?}", cairn_llm::kernel_isa()),
                 "model": model.file_name().map(|f| f.to_string_lossy().into_owned()),
                 "run": run,
                 "requantized": m.info().runtime_quantization,

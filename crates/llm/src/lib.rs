@@ -558,17 +558,7 @@ impl LocalModel {
     /// [`LocalModel::generate`] or [`LocalModel::chat`] on a prompt sharing its
     /// prefix only runs the rest.
     pub fn next_token_probs(&mut self, prompt: &[u32], candidates: &[u32]) -> Result<Vec<f32>> {
-        if prompt.is_empty() || prompt.len() >= self.info.context_length {
-            return Err(LlmError::ContextTooLong {
-                prompt_tokens: prompt.len(),
-                max_new_tokens: 0,
-                context_length: self.info.context_length,
-            });
-        }
-        let (logits, _) = self
-            .prefill(prompt, &|| false)?
-            .expect("a prefill that cannot be cancelled runs");
-        let logits: Vec<f32> = logits.to_dtype(candle_core::DType::F32)?.to_vec1()?;
+        let logits = self.logits(prompt)?;
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let total: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
         Ok(candidates
@@ -579,6 +569,23 @@ impl LocalModel {
                     .map_or(0.0, |&l| (f64::from(l - max).exp() / total) as f32)
             })
             .collect())
+    }
+
+    /// The logits of the token after `prompt` (one per vocabulary entry), from
+    /// one prefill that continues from the cached prefix, like
+    /// [`LocalModel::next_token_probs`]. For conformance tests and diagnostics.
+    pub fn logits(&mut self, prompt: &[u32]) -> Result<Vec<f32>> {
+        if prompt.is_empty() || prompt.len() >= self.info.context_length {
+            return Err(LlmError::ContextTooLong {
+                prompt_tokens: prompt.len(),
+                max_new_tokens: 0,
+                context_length: self.info.context_length,
+            });
+        }
+        let (logits, _) = self
+            .prefill(prompt, &|| false)?
+            .expect("a prefill that cannot be cancelled runs");
+        Ok(logits.to_dtype(candle_core::DType::F32)?.to_vec1()?)
     }
 
     /// Runs `prompt` through the model, continuing from the cached prefix it

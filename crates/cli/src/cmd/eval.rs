@@ -59,6 +59,10 @@ pub struct Args {
     /// what reaches the model (facts and gold units in the evidence) in seconds.
     #[arg(long)]
     retrieval_only: bool,
+    /// With --answers: leave out the prompt rule that lets the model itself reply
+    /// "not in your documents".
+    #[arg(long)]
+    no_model_refusal: bool,
     /// With --answers: how follow-ups become search queries.
     #[arg(long, value_enum)]
     follow_up: Option<FollowUpArg>,
@@ -225,6 +229,9 @@ async fn answers(app: &App, args: Args) -> Result<()> {
     }
     if let Some(t) = args.min_answerable {
         opts.min_answerable = t;
+    }
+    if args.no_model_refusal {
+        opts.model_may_refuse = false;
     }
     if args.retrieval_only {
         // Every question stops at the off-topic gate, after its evidence.

@@ -1,6 +1,7 @@
 //! Integration tests with the real model files installed by `models/fetch.sh`
 //! (into `~/.cache/cairn/models`, or `$CAIRN_MODELS_DIR`).
 
+mod conformance;
 mod generation;
 #[path = "../../../../tests/support/models.rs"]
 mod models;
