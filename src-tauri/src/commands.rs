@@ -9,7 +9,7 @@ use crate::jobs::Jobs;
 use crate::persist;
 use crate::state::{lock, model_state, AppState, SETTINGS_FILE};
 use crate::watch::Watcher;
-use cairn_engine::ask::{self, AskOptions};
+use cairn_engine::ask::{self, AskOptions, Refusal};
 use cairn_engine::now_ms;
 use cairn_ipc::{
     AnswerDefaults, AnswerSentence, AppStatus, AskEvent, ChatTurn, Citation, DocumentRow, ModelRow,
@@ -259,14 +259,18 @@ pub async fn ask(
                 })
                 .collect(),
             evidence: a.evidence.iter().map(evidence_view).collect(),
-            sentences: a
-                .sentences
-                .into_iter()
-                .map(|s| AnswerSentence {
-                    text: s.text,
-                    supported: s.supported,
-                })
-                .collect(),
+            withdrawn: a.refusal == Some(Refusal::Unsupported),
+            sentences: if a.refusal == Some(Refusal::Unsupported) {
+                Vec::new()
+            } else {
+                a.sentences
+            }
+            .into_iter()
+            .map(|s| AnswerSentence {
+                text: s.text,
+                supported: s.supported,
+            })
+            .collect(),
             answer: a.answer,
             status: if stopped {
                 TurnStatus::Stopped

@@ -309,6 +309,11 @@ fn Turn(turn: ChatTurn) -> impl IntoView {
             <div class="question">{turn.question.clone()}</div>
             <SearchedFor query=turn.searched_for.clone()/>
             <div class="answer" data-testid="answer" class:ungrounded=!turn.grounded>{body}</div>
+            {turn.withdrawn.then(|| view! {
+                <div class="warning" data-testid="withdrawn-note">
+                    "The model wrote an answer, but none of it is supported by the passages it cites, so it was withdrawn."
+                </div>
+            })}
             {(unsupported > 0).then(|| view! {
                 <div class="warning" data-testid="unsupported-note">{
                     if unsupported == 1 {

@@ -95,3 +95,74 @@ fn an_unusable_data_dir_is_a_non_zero_exit_with_a_reason() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not-a-dir"), "{err}");
 }
+
+/// `cairn chat --json`: one JSON answer per line of input; a follow-up is
+/// searched with the conversation (and says so in `searched_for`), `/new`
+/// forgets it; the evidence comes with every answer.
+#[test]
+fn chat_understands_a_follow_up_and_starts_over_on_new() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let docs = fixtures().join("docs");
+    ok_json(
+        &cairn(&data, &["ingest", docs.to_str().expect("utf-8"), "--json"]),
+        "ingest",
+    );
+    let mut child = common::cairn_cmd(&data, &["chat", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start cairn chat");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(
+            b"What do glaciers carve into granite?\n\
+              And what do they leave behind where the ice melts?\n\
+              /new\n\
+              And what do they leave behind where the ice melts?\n",
+        )
+        .expect("write questions");
+    let out = child.wait_with_output().expect("chat ends at end of input");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let turns: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(turns.len(), 3, "{turns:#?}");
+    let first = &turns[0];
+    assert_eq!(
+        first["searched_for"],
+        "What do glaciers carve into granite?"
+    );
+    assert!(
+        first["evidence"].as_array().is_some_and(|e| e
+            .iter()
+            .any(|e| e["text"].as_str().is_some_and(|t| t.contains("fjords")))),
+        "{first}"
+    );
+    let follow = turns[1]["searched_for"].as_str().expect("searched_for");
+    assert!(
+        follow.contains("glaciers") && follow.contains("leave behind"),
+        "{follow}"
+    );
+    assert!(
+        turns[1]["evidence"].as_array().is_some_and(|e| e
+            .iter()
+            .any(|e| e["path"].as_str().is_some_and(|p| p.ends_with("guide.pdf")))),
+        "the follow-up finds the guide again: {}",
+        turns[1]
+    );
+    // After /new, the same words are a question of their own.
+    assert_eq!(
+        turns[2]["searched_for"],
+        "And what do they leave behind where the ice melts?"
+    );
+}

@@ -78,9 +78,12 @@ pub const CALIBRATION: Calibration = Calibration {
     evidence: 3.9512,
 };
 
-/// Probability below which the reply is "not in your documents": the highest
-/// that falsely refuses at most 10 % of answerable questions (cross-validated).
-pub const DEFAULT_THRESHOLD: f32 = 0.25;
+/// Probability below which the reply is "not in your documents". Together with
+/// withdrawing answers that no passage supports ([`crate::AskOptions::refuse_unsupported`]),
+/// the highest threshold that falsely refuses at most 10 % of the answerable
+/// questions of the public set with the default model (docs/BENCHMARKS.md,
+/// "Answerability").
+pub const DEFAULT_THRESHOLD: f32 = 0.08;
 
 fn logit(p: f32) -> f32 {
     let p = p.clamp(1e-4, 1.0 - 1e-4);

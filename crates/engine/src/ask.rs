@@ -68,8 +68,14 @@ pub struct AskOptions {
     pub min_answerable: f32,
     pub follow_up: FollowUp,
     /// Whether the model's instructions let it reply "not in your documents"
-    /// itself (besides the calibrated decision before it writes).
+    /// itself (besides the calibrated decision before it writes). Off by
+    /// default: told it may refuse, the default model refuses answerable
+    /// questions about as often as unanswerable ones (docs/BENCHMARKS.md).
     pub model_may_refuse: bool,
+    /// Whether an answer none of whose sentences is supported by the passages
+    /// it cites becomes "not in your documents" (the sentences stay in
+    /// [`Answer::sentences`], marked unsupported).
+    pub refuse_unsupported: bool,
     /// 0 answers deterministically (greedy decoding).
     pub temperature: f64,
     /// Seed for sampling when `temperature > 0`.
@@ -102,7 +108,8 @@ impl Default for AskOptions {
             check_answerable: false,
             min_answerable: answerability::DEFAULT_THRESHOLD,
             follow_up: FollowUp::Append,
-            model_may_refuse: true,
+            model_may_refuse: false,
+            refuse_unsupported: true,
             temperature: 0.0,
             seed: 299_792_458,
             cancel: None,
@@ -145,6 +152,10 @@ pub enum Refusal {
     NotAnswerable { probability: f32 },
     /// The model said so itself.
     ModelSaidSo,
+    /// The model answered, but no sentence of its answer is supported by the
+    /// passages it cites: the answer is withdrawn (its sentences are kept in
+    /// [`Answer::sentences`]).
+    Unsupported,
 }
 
 /// Passages chosen for a question, or the decision that there are none.
@@ -231,6 +242,15 @@ impl Answer {
             finish: None,
             passages: Vec::new(),
         }
+    }
+
+    /// Replaces a written answer with "not in your documents"; its sentences
+    /// (with their support) and the evidence stay for the person to look at.
+    fn withdraw(&mut self, why: Refusal) {
+        self.answer = NOT_IN_DOCUMENTS.to_string();
+        self.citations.clear();
+        self.grounded = false;
+        self.refusal = Some(why);
     }
 
     /// Whether some sentence is not supported by its evidence.
@@ -638,6 +658,12 @@ fn generate(
     answer.citations = cairn_core::prompt::extract_citations(&checked, &packed.passages).citations;
     answer.answer = checked;
     answer.sentences = sentences;
+    if opts.refuse_unsupported
+        && !answer.sentences.is_empty()
+        && answer.sentences.iter().all(|s| !s.supported)
+    {
+        answer.withdraw(Refusal::Unsupported);
+    }
     Ok(answer)
 }
 

@@ -214,6 +214,10 @@ pub struct ChatTurn {
     /// (empty for replies that are not answers).
     #[serde(default)]
     pub sentences: Vec<AnswerSentence>,
+    /// The model wrote an answer that none of its sources supports, so the
+    /// reply became "not in your documents".
+    #[serde(default)]
+    pub withdrawn: bool,
 }
 
 /// One sentence of an answer.

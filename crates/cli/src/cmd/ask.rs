@@ -188,7 +188,12 @@ async fn turn(
     println!();
     let unsupported: Vec<&SentenceSupport> =
         answer.sentences.iter().filter(|s| !s.supported).collect();
-    if !unsupported.is_empty() {
+    if answer.refusal == Some(Refusal::Unsupported) {
+        // The streamed text is on screen already: say plainly that it is withdrawn.
+        println!();
+        println!("(withdrawn: no sentence of it is supported by the passages it cites)");
+        println!("{}", answer.answer);
+    } else if !unsupported.is_empty() {
         println!();
         for s in unsupported {
             println!(

@@ -45,9 +45,10 @@ pub struct Args {
     /// With --answers: words of evidence per question.
     #[arg(long)]
     evidence_words: Option<usize>,
-    /// With --answers: skip the model's "is it answerable" check.
+    /// With --answers: also read the model's own "is it answerable" judgement
+    /// (one more prefill per question; off in the app).
     #[arg(long)]
-    no_check: bool,
+    check: bool,
     /// With --answers: compute the answerability signals of every question and
     /// stop before generating (for calibration; facts are not graded).
     #[arg(long)]
@@ -59,10 +60,14 @@ pub struct Args {
     /// what reaches the model (facts and gold units in the evidence) in seconds.
     #[arg(long)]
     retrieval_only: bool,
-    /// With --answers: leave out the prompt rule that lets the model itself reply
-    /// "not in your documents".
+    /// With --answers: add the prompt rule that lets the model itself reply
+    /// "not in your documents" (off in the app).
     #[arg(long)]
-    no_model_refusal: bool,
+    model_refusal: bool,
+    /// With --answers: keep answers none of whose sentences is supported
+    /// instead of withdrawing them.
+    #[arg(long)]
+    keep_unsupported: bool,
     /// With --answers: how follow-ups become search queries.
     #[arg(long, value_enum)]
     follow_up: Option<FollowUpArg>,
@@ -219,7 +224,7 @@ async fn answers(app: &App, args: Args) -> Result<()> {
     let defaults = AskOptions::default();
     let mut opts = AskOptions {
         k: args.k,
-        check_answerable: !args.no_check,
+        check_answerable: args.check || defaults.check_answerable,
         ..defaults.clone()
     };
     if args.whole_passages {
@@ -230,8 +235,11 @@ async fn answers(app: &App, args: Args) -> Result<()> {
     if let Some(t) = args.min_answerable {
         opts.min_answerable = t;
     }
-    if args.no_model_refusal {
-        opts.model_may_refuse = false;
+    if args.model_refusal {
+        opts.model_may_refuse = true;
+    }
+    if args.keep_unsupported {
+        opts.refuse_unsupported = false;
     }
     if args.retrieval_only {
         // Every question stops at the off-topic gate, after its evidence.

@@ -2,7 +2,7 @@
 //! through [`Engine::ask`] exactly as the CLI and the desktop app call it.
 
 use super::{engine, fixture, ingest};
-use cairn_engine::ask::{AskEvent, AskOptions, NOT_IN_DOCUMENTS};
+use cairn_engine::ask::{AskEvent, AskOptions, Refusal, NOT_IN_DOCUMENTS};
 use cairn_engine::{AnswerModel, FinishReason, ModelsDir};
 use std::sync::{Arc, Mutex};
 
@@ -143,4 +143,60 @@ async fn an_off_topic_question_needs_no_model() {
         .await
         .expect_err("no answer model is installed");
     assert!(err.to_string().contains("no answer model"), "{err}");
+}
+
+/// A question on the documents' topic that they do not answer: the default
+/// model invents a figure, no passage supports it, and the reply is "not in
+/// your documents" with the nearest sources; the invented sentence is kept,
+/// marked unsupported, for whoever wants to see what was withdrawn. With the
+/// withdrawal turned off the same sentence is shown but marked.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_in_domain_question_the_documents_do_not_answer_is_refused_with_nearest_sources() {
+    let f = fixture();
+    let e = engine(&f.data).await;
+    ingest(&e, std::slice::from_ref(&f.docs)).await;
+    let model = default_model();
+    let opts = AskOptions {
+        k: 3,
+        answer_tokens: 64,
+        ..Default::default()
+    };
+    let question = "How much did the new bottom bracket for the green tandem cost?";
+    let reply = e
+        .ask(question, &[], &opts, &model, Box::new(|_| {}))
+        .await
+        .expect("answer");
+    assert_eq!(reply.answer, NOT_IN_DOCUMENTS, "{reply:#?}");
+    assert!(!reply.grounded && reply.citations.is_empty(), "{reply:#?}");
+    assert!(
+        matches!(
+            reply.refusal,
+            Some(Refusal::Unsupported | Refusal::NotAnswerable { .. })
+        ),
+        "{reply:#?}"
+    );
+    assert!(
+        reply
+            .evidence
+            .iter()
+            .any(|ev| ev.path.ends_with("plain.txt") && ev.text.contains("bottom bracket")),
+        "the nearest source is the maintenance log: {reply:#?}"
+    );
+
+    // Every refusal rule off: the model's answer is shown, its invented
+    // sentence marked.
+    let keep = AskOptions {
+        refuse_unsupported: false,
+        min_answerable: 0.0,
+        ..opts
+    };
+    let reply = e
+        .ask(question, &[], &keep, &model, Box::new(|_| {}))
+        .await
+        .expect("answer");
+    assert!(reply.grounded && reply.refusal.is_none(), "{reply:#?}");
+    assert!(
+        reply.has_unsupported(),
+        "a cost the log never states must be marked unsupported: {reply:#?}"
+    );
 }
