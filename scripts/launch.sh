@@ -17,13 +17,32 @@ bash scripts/build-ui.sh
 echo "==> building cairn" >&2
 cargo build --workspace --all-targets --locked
 
+# Install it as a package (scripts/package.sh) when it is missing or older than this build,
+# then run the installed app, as a person who downloaded the .deb would. Installing needs
+# root or password-less sudo; without either, the build is run in place.
+DESKTOP="$CARGO_TARGET_DIR/debug/cairn-desktop"
+CAIRN="$CARGO_TARGET_DIR/debug/cairn"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+if [ "${CAIRN_NO_INSTALL:-}" != 1 ] && command -v dpkg-deb >/dev/null && $SUDO true 2>/dev/null; then
+  echo "==> packaging" >&2
+  mapfile -t debs < <(bash scripts/package.sh)
+  if ! cmp -s /usr/lib/cairn/build-id dist/build-id 2>/dev/null; then
+    echo "==> installing ${debs[*]}" >&2
+    $SUDO dpkg -i "${debs[@]}" >&2 || { $SUDO apt-get install -f -y -qq >&2 && $SUDO dpkg -i "${debs[@]}" >&2; }
+  fi
+  DESKTOP=/usr/bin/cairn-desktop
+  CAIRN=/usr/bin/cairn
+else
+  echo "==> not installing the package (needs root or sudo); running the build in place" >&2
+fi
+
 if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
-  echo "==> starting Cairn (index: ${CAIRN_DATA_DIR:-~/.local/share/cairn})" >&2
-  exec "$CARGO_TARGET_DIR/debug/cairn-desktop"
+  echo "==> starting Cairn, $DESKTOP (index: ${CAIRN_DATA_DIR:-~/.local/share/cairn})" >&2
+  exec "$DESKTOP"
 fi
 
 echo "==> no graphical display: running the command-line demo instead" >&2
-CAIRN="$CARGO_TARGET_DIR/debug/cairn"
 DATA="${CAIRN_DATA_DIR:-$HOME/.cache/cairn/demo-data}"
 "$CAIRN" --data-dir "$DATA" ingest assets/samples
 "$CAIRN" --data-dir "$DATA" docs

@@ -18,3 +18,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 CARGO_TARGET_DIR="$UI_TARGET" cargo clippy --manifest-path ui/Cargo.toml --target wasm32-unknown-unknown --locked -- -D warnings
 echo "==> cargo test" >&2
 cargo test --workspace --locked
+echo "==> the Debian package, installed and used offline (scripts/test-package.sh)" >&2
+bash scripts/test-package.sh

@@ -11,13 +11,18 @@
 //! 3. **Off-topic gate.** When no passage is even about the question (best
 //!    cosine below [`AskOptions::min_vector_score`]), the reply is
 //!    [`NOT_IN_DOCUMENTS`] with the nearest evidence, and no model is loaded.
-//! 4. **Answerability.** The answer model judges, in one short prefill and no
-//!    generation, whether the evidence answers the question; with the coverage
-//!    of the question's words and the retrieval scores this gives a calibrated
-//!    probability ([`crate::answerability`]). Below the bar: refusal with
+//! 4. **Answerability.** The coverage of the question's words by the evidence
+//!    and the retrieval scores give a calibrated probability that the evidence
+//!    answers the question ([`crate::answerability`]); optionally
+//!    ([`AskOptions::check_answerable`]) the answer model's own yes/no judgement
+//!    joins them, at the cost of one short prefill. Below the bar: refusal with
 //!    nearest sources.
 //! 5. **Answer.** Streamed ([`AskEvent::Token`]); then each sentence is checked
 //!    against the evidence it cites ([`cairn_core::support`]) and marked.
+//! 6. **Withdrawal.** An answer none of whose sentences is supported becomes
+//!    [`Refusal::Unsupported`]: the reply is "not in your documents" with the
+//!    nearest sources, the model's sentences kept, marked, for whoever wants to
+//!    see them ([`AskOptions::refuse_unsupported`]).
 
 use crate::answerability::{self, Answerability};
 use crate::evidence::{self, Evidence, EvidenceOptions};
@@ -48,6 +53,17 @@ pub enum FollowUp {
     Rewrite,
 }
 
+/// How the conversation before a follow-up reaches the answer model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUpContext {
+    /// The previous question and answer as earlier chat messages.
+    Chat,
+    /// Only the previous question, named inside the new question's message
+    /// (the model cannot re-answer an earlier answer it does not see).
+    InQuestion,
+}
+
 /// How an answer is produced. The defaults are calibrated on the public
 /// evaluation set (docs/BENCHMARKS.md, "Answers"); the CLI and the desktop app
 /// start from them.
@@ -67,6 +83,8 @@ pub struct AskOptions {
     /// Answerability probability below which the reply is "not in your documents".
     pub min_answerable: f32,
     pub follow_up: FollowUp,
+    /// How the earlier turn reaches the model for a follow-up.
+    pub follow_up_context: FollowUpContext,
     /// Whether the model's instructions let it reply "not in your documents"
     /// itself (besides the calibrated decision before it writes). Off by
     /// default: told it may refuse, the default model refuses answerable
@@ -108,6 +126,10 @@ impl Default for AskOptions {
             check_answerable: false,
             min_answerable: answerability::DEFAULT_THRESHOLD,
             follow_up: FollowUp::Append,
+            // Measured on the 64 follow-up turns of the public set: the expected
+            // facts in 36 % of answers against 27 % with the earlier turn as chat
+            // messages, which the default model often just answers again.
+            follow_up_context: FollowUpContext::InQuestion,
             model_may_refuse: false,
             refuse_unsupported: true,
             temperature: 0.0,
@@ -479,14 +501,21 @@ impl Engine {
         }
 
         // 4 and 5, with the model.
-        let prompt_question = if history.is_empty() {
-            question.clone()
-        } else if opts.follow_up == FollowUp::Rewrite {
-            query.clone()
-        } else {
-            question.clone()
+        let (prompt_question, prior) = match (history.last(), opts.follow_up) {
+            (None, _) => (question.clone(), Vec::new()),
+            (Some(_), FollowUp::Rewrite) => (query.clone(), prior_messages(history)),
+            (Some(last), _) => match opts.follow_up_context {
+                FollowUpContext::Chat => (question.clone(), prior_messages(history)),
+                FollowUpContext::InQuestion => (
+                    format!(
+                        "{} (This follows my earlier question: {})",
+                        question.trim(),
+                        last.question.trim()
+                    ),
+                    Vec::new(),
+                ),
+            },
         };
-        let prior = prior_messages(history);
         let (model, opts2, emit2, clock2) =
             (model.clone(), opts.clone(), emit.clone(), clock.clone());
         let q_terms_question = query.clone();

@@ -40,7 +40,7 @@ pub use cairn_store::{
 };
 pub use ingest::{CancelFlag, FileFailure, FileOutcome, IngestReport, Progress};
 pub use library::SourcePage;
-pub use models::{AnswerModel, ModelEntry, ModelStatus, ModelsDir};
+pub use models::{system_models_dir, AnswerModel, ModelEntry, ModelStatus, ModelsDir};
 pub use search::SearchMode;
 
 use cairn_store::Store;

@@ -10,6 +10,12 @@
 //! cache/              re-quantized copies of answer models, made on first load
 //! ```
 //!
+//! An installed package adds a second, read-only folder with the same layout
+//! beside the binaries (`/usr/lib/cairn/models` for `/usr/bin/cairn`, see
+//! [`system_models_dir`]): the user's folder is searched first, the package's
+//! second, and nothing is ever written there (added models and re-quantized
+//! copies go to the user's folder).
+//!
 //! Every rule about that folder lives in this module: its default location
 //! ([`default_models_dir`]), which GGUF files are usable answer models
 //! ([`ModelsDir::answer_models`]), the default choice
@@ -46,6 +52,20 @@ pub fn default_models_dir() -> PathBuf {
     }
 }
 
+/// The read-only models folder of an installed package: `../lib/cairn/models`
+/// next to the running binary (`/usr/lib/cairn/models` for `/usr/bin/cairn`),
+/// if it exists. A binary run from a build folder has none.
+pub fn system_models_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
+    let dir = exe
+        .parent()?
+        .parent()?
+        .join("lib")
+        .join("cairn")
+        .join("models");
+    dir.is_dir().then_some(dir)
+}
+
 /// Switches ONNX Runtime's own telemetry off. Call it first thing in `main`,
 /// before any thread exists (it sets an environment variable).
 pub fn prepare_process() {
@@ -71,10 +91,12 @@ impl ModelEntry {
     }
 }
 
-/// A models folder.
+/// A models folder: the user's (writable), and the installed package's
+/// (read-only) behind it when there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelsDir {
     root: PathBuf,
+    system: Option<PathBuf>,
 }
 
 impl Default for ModelsDir {
@@ -84,12 +106,37 @@ impl Default for ModelsDir {
 }
 
 impl ModelsDir {
+    /// The user's folder `root`, with the installed package's folder
+    /// ([`system_models_dir`]) behind it.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        ModelsDir { root: root.into() }
+        ModelsDir {
+            root: root.into(),
+            system: system_models_dir(),
+        }
     }
 
+    /// Only `root`, whatever is installed (for tests and tools that must see
+    /// one folder).
+    pub fn only(root: impl Into<PathBuf>) -> Self {
+        ModelsDir {
+            root: root.into(),
+            system: None,
+        }
+    }
+
+    /// The user's folder: where models are added and listed first.
     pub fn path(&self) -> &Path {
         &self.root
+    }
+
+    /// The installed package's read-only folder, if any.
+    pub fn system_path(&self) -> Option<&Path> {
+        self.system.as_deref()
+    }
+
+    /// The folders searched, user's first.
+    fn folders(&self) -> impl Iterator<Item = &Path> {
+        std::iter::once(self.root.as_path()).chain(self.system.as_deref())
     }
 
     /// Where re-quantized copies of answer models are kept.
@@ -97,9 +144,17 @@ impl ModelsDir {
         self.root.join("cache")
     }
 
-    /// Opens the embedding model installed here.
+    /// Opens the embedding model installed here (the user's folder if it has
+    /// one, else the package's).
     pub fn embedder(&self) -> Result<Arc<dyn Embedder>> {
-        let e = cairn_embed::FastEmbedder::open(&self.root).map_err(|source| {
+        let dir = self
+            .folders()
+            .find(|d| {
+                let c = cairn_embed::EmbedderConfig::new(d);
+                c.model_dir.is_dir() && c.ort_library.is_file()
+            })
+            .unwrap_or(&self.root);
+        let e = cairn_embed::FastEmbedder::open(dir).map_err(|source| {
             EngineError::EmbedderMissing {
                 models_dir: self.root.clone(),
                 source,
@@ -108,20 +163,31 @@ impl ModelsDir {
         Ok(Arc::new(e))
     }
 
-    /// Every GGUF file in the folder, sorted by file name, with whether it is a
-    /// usable answer model. A missing folder lists nothing.
+    /// Every GGUF file in the folders, sorted by file name, with whether it is
+    /// a usable answer model; a file in the user's folder hides one of the same
+    /// name in the package's. A missing folder lists nothing.
     pub fn answer_models(&self) -> Vec<ModelEntry> {
-        let Ok(entries) = std::fs::read_dir(&self.root) else {
-            return Vec::new();
-        };
-        let mut out: Vec<ModelEntry> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()) == Some("gguf"))
-            .map(|path| entry_for(&path))
-            .collect();
+        let mut out: Vec<ModelEntry> = Vec::new();
+        for dir in self.folders() {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut here: Vec<ModelEntry> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()) == Some("gguf"))
+                .map(|path| entry_for(&path))
+                .filter(|e| !out.iter().any(|o| o.file == e.file))
+                .collect();
+            out.append(&mut here);
+        }
         out.sort_by(|a, b| a.file.cmp(&b.file));
         out
+    }
+
+    /// The file `name` in the user's folder, else in the package's.
+    fn find(&self, name: &str) -> Option<PathBuf> {
+        self.folders().map(|d| d.join(name)).find(|p| p.is_file())
     }
 
     /// The answer model to use when none is chosen: the first of
@@ -129,8 +195,7 @@ impl ModelsDir {
     pub fn default_answer_model(&self) -> Option<PathBuf> {
         DEFAULT_ANSWER_MODELS
             .iter()
-            .map(|f| self.root.join(f))
-            .find(|p| p.is_file())
+            .find_map(|f| self.find(f))
             .or_else(|| {
                 self.answer_models()
                     .into_iter()
@@ -139,19 +204,17 @@ impl ModelsDir {
             })
     }
 
-    /// The model to answer with: `chosen` (a file name in this folder, or a path)
-    /// if it exists, else the default.
+    /// The model to answer with: `chosen` (a file name in the folders, or a
+    /// path) if it exists, else the default.
     pub fn resolve(&self, chosen: Option<&str>) -> Option<PathBuf> {
-        if let Some(c) = chosen.filter(|c| !c.is_empty()) {
-            let p = self.root.join(c);
-            if p.is_file() {
-                return Some(p);
-            }
+        if let Some(p) = chosen.filter(|c| !c.is_empty()).and_then(|c| self.find(c)) {
+            return Some(p);
         }
         self.default_answer_model()
     }
 
-    /// Loads a GGUF answer model (re-quantized copies are cached in `cache/`).
+    /// Loads a GGUF answer model (re-quantized copies are cached in the user's
+    /// `cache/`, never beside a package's file).
     /// Blocking: seconds of work.
     pub fn load_answer_model(&self, path: &Path) -> Result<LocalModel> {
         let opts = cairn_llm::LoadOptions {
@@ -164,8 +227,8 @@ impl ModelsDir {
         })
     }
 
-    /// Copies a GGUF file into the folder after checking that it is a supported
-    /// chat model that loads. Returns its entry. Blocking.
+    /// Copies a GGUF file into the user's folder after checking that it is a
+    /// supported chat model that loads. Returns its entry. Blocking.
     pub fn add(&self, file: &Path) -> Result<ModelEntry> {
         let entry = entry_for(file);
         if let Some(problem) = entry.problem {

@@ -71,6 +71,10 @@ pub struct Args {
     /// With --answers: how follow-ups become search queries.
     #[arg(long, value_enum)]
     follow_up: Option<FollowUpArg>,
+    /// With --answers: how the earlier turn reaches the model for a follow-up
+    /// (as chat messages, or the earlier question named in the new one).
+    #[arg(long, value_enum)]
+    follow_up_context: Option<FollowUpContextArg>,
     /// Also write the whole JSON report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -83,6 +87,12 @@ enum Part {
     Answerable,
     Unanswerable,
     Conversations,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FollowUpContextArg {
+    Chat,
+    InQuestion,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -215,7 +225,7 @@ async fn retrieval(app: &App, args: Args) -> Result<()> {
 /// Answers the set's questions with one model and grades the answers (see
 /// `cairn_eval::answers`).
 async fn answers(app: &App, args: Args) -> Result<()> {
-    use cairn_engine::ask::FollowUp;
+    use cairn_engine::ask::{FollowUp, FollowUpContext};
     use cairn_eval::answers::{AnswerReport, CategoryReport, RunOptions};
     let set = EvalSet::load(&args.qrels)?;
     let model = app.answer_model(args.model.clone())?;
@@ -255,6 +265,12 @@ async fn answers(app: &App, args: Args) -> Result<()> {
             FollowUpArg::AsAsked => FollowUp::AsAsked,
             FollowUpArg::Append => FollowUp::Append,
             FollowUpArg::Rewrite => FollowUp::Rewrite,
+        };
+    }
+    if let Some(c) = args.follow_up_context {
+        opts.follow_up_context = match c {
+            FollowUpContextArg::Chat => FollowUpContext::Chat,
+            FollowUpContextArg::InQuestion => FollowUpContext::InQuestion,
         };
     }
     let which = RunOptions {
