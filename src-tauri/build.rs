@@ -21,6 +21,7 @@ const COMMANDS: &[&str] = &[
     "list_models",
     "get_settings",
     "save_settings",
+    "warm_up_model",
 ];
 
 fn main() {

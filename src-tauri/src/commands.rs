@@ -422,6 +422,17 @@ pub fn get_settings(st: State<'_, AppState>) -> Reply<Settings> {
     Ok(st.settings())
 }
 
+/// Starts loading the answer model in the background if it is not loaded
+/// yet: the window calls it when the person starts typing a question, so the
+/// model is ready by the time they press Enter, and an idle window does not
+/// hold it.
+#[tauri::command]
+pub fn warm_up_model(st: State<'_, AppState>) {
+    if !st.answer.is_loaded_or_loading() {
+        crate::state::load_model_in_background(st.answer.clone());
+    }
+}
+
 #[tauri::command]
 pub fn save_settings(st: State<'_, AppState>, settings: Settings) -> Reply<Settings> {
     let settings = Settings {

@@ -58,7 +58,12 @@ pub fn run() {
             // is the index's only writer from the start) while the window shows.
             app.manage(jobs::Jobs::start(&handle, engine_tx));
             app.manage(watch::Watcher::start(&handle));
-            state::load_model_in_background(answer);
+            // The answer model (about 500 MB resident) loads when a question is
+            // being typed (`warm_up_model`), not at start, so an idle window stays
+            // small. CAIRN_PRELOAD_MODEL=1 loads it at start instead.
+            if std::env::var_os("CAIRN_PRELOAD_MODEL").is_some_and(|v| v == "1") {
+                state::load_model_in_background(answer);
+            }
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -79,6 +84,7 @@ pub fn run() {
             commands::list_models,
             commands::get_settings,
             commands::save_settings,
+            commands::warm_up_model,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -47,6 +47,7 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub fn model_state(status: ModelStatus) -> ModelState {
     match status {
         ModelStatus::Missing => ModelState::Missing,
+        ModelStatus::Idle { name } => ModelState::Idle { name },
         ModelStatus::Loading { name } => ModelState::Loading { name },
         ModelStatus::Ready {
             name,

@@ -120,6 +120,10 @@ pub async fn ask(
     from_js(reply)
 }
 
+pub async fn warm_up_model() -> Result<(), String> {
+    call("warm_up_model", &NoArgs {}).await
+}
+
 pub async fn stop_answer() -> Result<(), String> {
     call("stop_answer", &NoArgs {}).await
 }

@@ -311,6 +311,7 @@ fn Sidebar() -> impl IntoView {
                 }}</div>
                 <div class="model-state">{move || match s.status.get().model {
                     ModelState::Missing => "No answer model installed".to_string(),
+                    ModelState::Idle { name } => format!("Model: {name} (loads when you ask)"),
                     ModelState::Loading { name } => format!("Loading {name}…"),
                     ModelState::Ready { name, .. } => format!("Model: {name}"),
                     ModelState::Failed { name, .. } => format!("{name} failed to load"),

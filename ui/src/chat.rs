@@ -136,7 +136,16 @@ pub fn ChatView() -> impl IntoView {
                 <textarea node_ref=input rows="2" data-testid="question"
                     placeholder="Ask a question about your documents"
                     prop:value=move || draft.get()
-                    on:input=move |ev| draft.set(event_target_value(&ev))
+                    on:input=move |ev| {
+                        let first_keystroke = draft.with_untracked(|d| d.is_empty());
+                        draft.set(event_target_value(&ev));
+                        if first_keystroke {
+                            // Loads the answer model while the question is typed.
+                            spawn_local(async move {
+                                if let Err(e) = api::warm_up_model().await { s.fail(e) }
+                            });
+                        }
+                    }
                     on:keydown=move |ev| {
                         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                             ev.prevent_default();

@@ -298,6 +298,11 @@ fn entry_for(path: &Path) -> ModelEntry {
 pub enum ModelStatus {
     /// No usable model in the folder.
     Missing,
+    /// Installed and chosen, not loaded yet: it loads when asked for
+    /// ([`AnswerModel::ensure`]).
+    Idle {
+        name: String,
+    },
     Loading {
         name: String,
     },
@@ -387,7 +392,26 @@ impl AnswerModel {
     }
 
     pub fn status(&self) -> ModelStatus {
-        lock(&self.status).clone()
+        match lock(&self.status).clone() {
+            ModelStatus::Missing => match self.path() {
+                Some(path) => ModelStatus::Idle {
+                    name: path
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                },
+                None => ModelStatus::Missing,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether the chosen model is loaded (or loading) already.
+    pub fn is_loaded_or_loading(&self) -> bool {
+        matches!(
+            *lock(&self.status),
+            ModelStatus::Ready { .. } | ModelStatus::Loading { .. }
+        )
     }
 
     fn set_status(&self, status: ModelStatus) {

@@ -55,6 +55,10 @@ pub enum ModelState {
     /// No GGUF model in the models folder.
     #[default]
     Missing,
+    /// Installed, loaded when a question is being typed (keeps the idle app small).
+    Idle {
+        name: String,
+    },
     Loading {
         name: String,
     },

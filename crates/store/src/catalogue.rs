@@ -67,6 +67,13 @@ impl Catalogue {
                         path: file.to_path_buf(),
                         reason: format!("{e} (a repair rebuilds it from the vector store)"),
                     })?;
+                if parsed.version > VERSION {
+                    return Err(StoreError::NewerFormat {
+                        path: file.to_path_buf(),
+                        found: parsed.version,
+                        supported: VERSION,
+                    });
+                }
                 if parsed.version != VERSION {
                     return Err(StoreError::Corrupt {
                         path: file.to_path_buf(),

@@ -34,6 +34,14 @@ pub enum StoreError {
         index_model: String,
         configured: String,
     },
+    /// The index was written by a newer Cairn whose format this one cannot
+    /// read. Never damage: nothing is repaired or moved aside.
+    #[error("{} was written by a newer Cairn (index format {found}); this Cairn reads up to format {supported}: install the newer Cairn again, or index into another data directory", path.display())]
+    NewerFormat {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error("vector dimension mismatch: the index expects {expected}, got {found}")]
     DimensionMismatch { expected: usize, found: usize },
     #[error("the data directory is in use by {holder}")]
@@ -84,7 +92,8 @@ pub enum ErrorKind {
     Corrupt,
     /// Another process holds the writer lock.
     Busy,
-    /// The index was built for another embedding model or dimension.
+    /// The index was built for another embedding model or dimension, or by a
+    /// newer Cairn.
     Mismatch,
     /// Anything else (a bug or an unexpected backend state).
     Other,
@@ -96,9 +105,9 @@ impl StoreError {
         match self {
             StoreError::Io { source, .. } => io_kind(source),
             StoreError::Corrupt { .. } | StoreError::MissingColumn { .. } => ErrorKind::Corrupt,
-            StoreError::ModelMismatch { .. } | StoreError::DimensionMismatch { .. } => {
-                ErrorKind::Mismatch
-            }
+            StoreError::ModelMismatch { .. }
+            | StoreError::DimensionMismatch { .. }
+            | StoreError::NewerFormat { .. } => ErrorKind::Mismatch,
             StoreError::Busy { .. } => ErrorKind::Busy,
             StoreError::Vector { source, .. } => chain_kind(source.as_ref()),
             StoreError::Arrow { source, .. } => chain_kind(source),

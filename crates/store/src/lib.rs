@@ -96,7 +96,12 @@ pub struct IndexMeta {
     pub dimension: usize,
 }
 
-const META_VERSION: u32 = 1;
+/// The on-disk format this Cairn writes and reads (`meta.json`'s `version`,
+/// and the catalogue's). An index of a newer format is refused with
+/// [`StoreError::NewerFormat`] and never repaired; a change of format must
+/// come with an in-place upgrade of older indexes on their first write open.
+pub const INDEX_FORMAT: u32 = 1;
+const META_VERSION: u32 = INDEX_FORMAT;
 
 /// Whether the caller intends to change the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -773,6 +778,13 @@ fn check_meta(dir: &Path, model_id: &str, dim: usize, mode: OpenMode) -> Result<
                     path: path.clone(),
                     reason: e.to_string(),
                 })?;
+            if meta.version > META_VERSION {
+                return Err(StoreError::NewerFormat {
+                    path,
+                    found: meta.version,
+                    supported: META_VERSION,
+                });
+            }
             if meta.embed_model != model_id || meta.dimension != dim {
                 return Err(StoreError::ModelMismatch {
                     index_model: format!("{} ({} dims)", meta.embed_model, meta.dimension),

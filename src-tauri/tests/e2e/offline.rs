@@ -72,6 +72,8 @@ fn desktop_app_indexes_and_loads_its_model_without_network() {
         .env("CAIRN_DATA_DIR", &data)
         .env("CAIRN_MODELS_DIR", &models)
         .env("CAIRN_LOG", "info")
+        // Load the answer model at start, so its loading is traced too.
+        .env("CAIRN_PRELOAD_MODEL", "1")
         .env_remove("ORT_DISABLE_TELEMETRY")
         .env_remove("XDG_DATA_HOME")
         .env_remove("XDG_CACHE_HOME")

@@ -265,6 +265,55 @@ async fn a_different_embedding_model_is_refused() {
 }
 
 #[tokio::test]
+async fn an_index_from_a_newer_cairn_is_refused_and_never_repaired() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open(dir.path()).await;
+        store
+            .write_batch(vec![doc("/a.md", &["alpha one"], 1)], &[])
+            .await
+            .expect("write");
+    }
+    let meta = dir.path().join("meta.json");
+    let text = std::fs::read_to_string(&meta).expect("meta.json");
+    let newer = text.replace(
+        &format!("\"version\": {}", cairn_store::INDEX_FORMAT),
+        "\"version\": 99",
+    );
+    assert_ne!(text, newer, "meta.json records the format: {text}");
+    std::fs::write(&meta, newer).expect("write meta.json");
+    let mut before: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .filter(|n| n.to_str() != Some("LOCK"))
+        .collect();
+    for mode in [OpenMode::Read, OpenMode::Write] {
+        let err = Store::open(dir.path(), MODEL, DIM, mode)
+            .await
+            .err()
+            .expect("a newer format must be refused");
+        assert!(
+            matches!(err, StoreError::NewerFormat { found: 99, .. }),
+            "{err}"
+        );
+        assert!(!err.is_damage(), "{err}");
+    }
+    let err = Store::open_for_repair(dir.path(), MODEL, DIM)
+        .await
+        .err()
+        .expect("repair must refuse too");
+    assert!(matches!(err, StoreError::NewerFormat { .. }), "{err}");
+    let mut after: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .filter(|n| n.to_str() != Some("LOCK"))
+        .collect();
+    before.sort();
+    after.sort();
+    assert_eq!(before, after, "nothing may be moved aside or rebuilt");
+}
+
+#[tokio::test]
 async fn verify_reports_mismatches_orphans_and_duplicates_without_changing_anything() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
