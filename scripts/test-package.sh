@@ -58,7 +58,11 @@ as_user() {
 fail() { echo "test-package: $*" >&2; exit 1; }
 
 echo "==> the installed cairn, as $user, offline" >&2
-as_user cairn --version | grep -Eq '^cairn [0-9]+\.[0-9]+\.[0-9]+' || fail "cairn --version"
+as_user cairn --version >"$run/version.txt"
+cat "$run/version.txt" >&2
+grep -Eq '^cairn [0-9]+\.[0-9]+\.[0-9]+' "$run/version.txt" || fail "cairn --version"
+grep -q "^answer model: /usr/lib/cairn/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" "$run/version.txt" ||
+  fail "cairn --version does not name the packaged answer model"
 as_user cairn models | tee "$run/models.txt" >&2
 grep -q "/usr/lib/cairn/models" "$run/models.txt" || fail "cairn models does not list the package's folder"
 grep -q "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf .*(default)" "$run/models.txt" ||

@@ -10,7 +10,7 @@ mod cmd;
 
 use anyhow::{Context, Result};
 use cairn_engine::{AnswerModel, Engine, EngineConfig, ModelsDir, OpenMode};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -100,11 +100,39 @@ impl App {
     }
 }
 
+/// What `cairn --version` prints: the version, the index format it reads and
+/// writes, and the models it would use (from `CAIRN_MODELS_DIR` or the default
+/// folder, and an installed package's folder).
+fn long_version() -> String {
+    let models = cairn_engine::ModelsDir::default();
+    let answer = models
+        .default_answer_model()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "none installed".to_string());
+    let folders = match models.system_path() {
+        Some(system) => format!("{}, then {}", models.path().display(), system.display()),
+        None => models.path().display().to_string(),
+    };
+    format!(
+        "{}\nindex format: {}\nanswer model: {answer}\nmodels folders: {folders}",
+        env!("CARGO_PKG_VERSION"),
+        cairn_engine::INDEX_FORMAT
+    )
+}
+
 fn main() -> std::process::ExitCode {
     // Before any thread exists: ONNX Runtime's own telemetry must be off from the
     // moment it loads.
     cairn_engine::models::prepare_process();
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(
+        &Cli::command()
+            // Built once per process, for clap, which keeps it for the run.
+            .long_version(&*Box::leak(long_version().into_boxed_str()))
+            .get_matches(),
+    ) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")

@@ -36,7 +36,7 @@ pub use cairn_core::support;
 pub use cairn_core::{now_ms, Chunk, ChunkConfig, Embedder, Format, SearchHit};
 pub use cairn_llm::{FinishReason, ModelInfo};
 pub use cairn_store::{
-    write_atomic, DocEntry, DocStatus, OpenMode, RepairReport, StoreError, StoreStats,
+    write_atomic, DocEntry, DocStatus, OpenMode, RepairReport, StoreError, StoreStats, INDEX_FORMAT,
 };
 pub use ingest::{CancelFlag, FileFailure, FileOutcome, IngestReport, Progress};
 pub use library::SourcePage;
