@@ -11,6 +11,8 @@ pub enum Format {
     Text,
     Code,
     Docx,
+    /// Comma-, semicolon- or tab-separated values (.csv, .tsv).
+    Table,
 }
 
 impl Format {
@@ -22,6 +24,7 @@ impl Format {
             Format::Text => "text",
             Format::Code => "code",
             Format::Docx => "docx",
+            Format::Table => "table",
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::text;
 const MARKDOWN: &[&str] = &["md", "markdown", "mdown", "mkd", "mkdn"];
 const HTML: &[&str] = &["html", "htm", "xhtml"];
 const TEXT: &[&str] = &[
-    "txt", "text", "log", "csv", "tsv", "rst", "tex", "bib", "adoc", "asciidoc", "org", "nfo",
+    "txt", "text", "log", "rst", "tex", "bib", "adoc", "asciidoc", "org", "nfo",
 ];
 const CODE: &[&str] = &[
     // Systems and application languages.
@@ -198,6 +198,8 @@ fn by_extension(ext: &str) -> Option<Format> {
         Some(Format::Pdf)
     } else if ext == "docx" {
         Some(Format::Docx)
+    } else if ext == "csv" || ext == "tsv" {
+        Some(Format::Table)
     } else if is(MARKDOWN) {
         Some(Format::Markdown)
     } else if is(HTML) {
@@ -245,7 +247,8 @@ mod tests {
         check("page.HTM", Known(Format::Html));
         check("page.xhtml", Known(Format::Html));
         check("report.docx", Known(Format::Docx));
-        check("data.csv", Known(Format::Text));
+        check("data.csv", Known(Format::Table));
+        check("data.TSV", Known(Format::Table));
         check("paper.tex", Known(Format::Text));
         check("main.rs", Known(Format::Code));
         check("Cargo.toml", Known(Format::Code));

@@ -26,6 +26,7 @@ mod file;
 mod html;
 mod markdown;
 mod pdf;
+mod table;
 mod text;
 mod walk;
 
@@ -79,7 +80,7 @@ impl LoadOptions {
     fn file_limit(&self, format: Format) -> (u64, SizeKind) {
         match format {
             Format::Pdf | Format::Docx => (self.max_file_bytes, SizeKind::File),
-            Format::Markdown | Format::Text | Format::Code | Format::Html => (
+            Format::Markdown | Format::Text | Format::Code | Format::Html | Format::Table => (
                 self.max_text_bytes.min(self.max_file_bytes),
                 SizeKind::TextFile,
             ),
@@ -143,6 +144,18 @@ pub fn load_bytes(
             drop(bytes);
             let (text, headings) = html::extract(&source);
             if text.is_empty() {
+                return Err(LoadError::Empty {
+                    path: path.to_path_buf(),
+                });
+            }
+            unpaged(text, headings)
+        }
+        Format::Table => {
+            let source = text::decode(&bytes, None).map_err(|p| text_problem(path, p))?;
+            drop(bytes);
+            let (text, headings) = table::rows_as_text(&source, &detect::extension(path))
+                .map_err(|reason| LoadError::corrupt(path, reason))?;
+            if text.trim().is_empty() {
                 return Err(LoadError::Empty {
                     path: path.to_path_buf(),
                 });

@@ -399,6 +399,45 @@ fn text_encodings_are_decoded() {
 }
 
 #[test]
+fn tables_keep_the_header_with_every_row_and_name_the_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("sales.csv");
+    std::fs::write(
+        &csv,
+        "Month;Total;Region\nJanuary;100;North\nFebruary;;\nMarch;\"1 200\";South\n",
+    )
+    .expect("write");
+    let d = load_ok(&csv);
+    assert_eq!(d.format, Format::Table);
+    assert_eq!(d.pages.len(), 1);
+    let page = &d.pages[0];
+    assert!(
+        page.text
+            .contains("Row 4: Month: March; Total: 1 200; Region: South"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("Row 3: Month: February\n"),
+        "{}",
+        page.text
+    );
+    assert_eq!(page.headings.len(), 1);
+    assert_eq!(page.headings[0].path, ["Rows 2–26"]);
+
+    let tsv = dir.path().join("people.tsv");
+    std::fs::write(&tsv, "Name\tRole\nAda\tengineer, mathematician\n").expect("write");
+    let d = load_ok(&tsv);
+    assert!(
+        d.pages[0]
+            .text
+            .contains("Row 2: Name: Ada; Role: engineer, mathematician"),
+        "{}",
+        d.pages[0].text
+    );
+}
+
+#[test]
 fn plain_text_is_kept_as_is() {
     let path = doc("plain.txt");
     let d = load_ok(&path);
