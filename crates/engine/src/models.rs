@@ -109,18 +109,14 @@ impl ModelsDir {
     /// The user's folder `root`, with the installed package's folder
     /// ([`system_models_dir`]) behind it.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        ModelsDir {
-            root: root.into(),
-            system: system_models_dir(),
-        }
+        ModelsDir::with_system(root, system_models_dir())
     }
 
-    /// Only `root`, whatever is installed (for tests and tools that must see
-    /// one folder).
-    pub fn only(root: impl Into<PathBuf>) -> Self {
+    /// The user's folder `root` with `system` behind it.
+    fn with_system(root: impl Into<PathBuf>, system: Option<PathBuf>) -> Self {
         ModelsDir {
             root: root.into(),
-            system: None,
+            system,
         }
     }
 
@@ -463,5 +459,48 @@ impl AnswerModel {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of `name` in `dir` (not a real model: listing reads headers and
+    /// marks it unusable, which is all these tests need).
+    fn touch(dir: &Path, name: &str) -> PathBuf {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let p = dir.join(name);
+        std::fs::write(&p, b"not a gguf").expect("write");
+        p
+    }
+
+    #[test]
+    fn the_users_folder_comes_first_and_the_package_folder_fills_in() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (user, system) = (tmp.path().join("user"), tmp.path().join("system"));
+        let packaged_default = touch(&system, DEFAULT_ANSWER_MODELS[0]);
+        touch(&system, "shared.gguf");
+        let own = touch(&user, "shared.gguf");
+        let dir = ModelsDir::with_system(&user, Some(system.clone()));
+
+        // The package's default model is the default while the user has none.
+        assert_eq!(dir.default_answer_model(), Some(packaged_default));
+        // A file of the same name in the user's folder hides the package's.
+        let listed: Vec<(String, PathBuf)> = dir
+            .answer_models()
+            .into_iter()
+            .map(|e| (e.file, e.path))
+            .collect();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(listed.contains(&("shared.gguf".to_string(), own.clone())));
+        assert_eq!(dir.resolve(Some("shared.gguf")), Some(own));
+        // The user's own copy of the default wins over the package's.
+        let users_default = touch(&user, DEFAULT_ANSWER_MODELS[0]);
+        assert_eq!(dir.default_answer_model(), Some(users_default));
+        // Nothing is ever looked up in a missing package folder.
+        let alone = ModelsDir::with_system(&user, None);
+        assert_eq!(alone.system_path(), None);
+        assert_eq!(alone.answer_models().len(), 2);
     }
 }
