@@ -13,6 +13,8 @@ pub enum Format {
     Docx,
     /// Comma-, semicolon- or tab-separated values (.csv, .tsv).
     Table,
+    /// A slide deck (.pptx): one page per slide, with its speaker notes.
+    Slides,
 }
 
 impl Format {
@@ -25,6 +27,7 @@ impl Format {
             Format::Code => "code",
             Format::Docx => "docx",
             Format::Table => "table",
+            Format::Slides => "slides",
         }
     }
 }

@@ -198,6 +198,8 @@ fn by_extension(ext: &str) -> Option<Format> {
         Some(Format::Pdf)
     } else if ext == "docx" {
         Some(Format::Docx)
+    } else if ext == "pptx" {
+        Some(Format::Slides)
     } else if ext == "csv" || ext == "tsv" {
         Some(Format::Table)
     } else if is(MARKDOWN) {
@@ -249,6 +251,7 @@ mod tests {
         check("report.docx", Known(Format::Docx));
         check("data.csv", Known(Format::Table));
         check("data.TSV", Known(Format::Table));
+        check("deck.pptx", Known(Format::Slides));
         check("paper.tex", Known(Format::Text));
         check("main.rs", Known(Format::Code));
         check("Cargo.toml", Known(Format::Code));

@@ -26,6 +26,7 @@ mod file;
 mod html;
 mod markdown;
 mod pdf;
+mod slides;
 mod table;
 mod text;
 mod walk;
@@ -79,7 +80,7 @@ impl LoadOptions {
     /// The size limit for a file of this format on disk, and its name.
     fn file_limit(&self, format: Format) -> (u64, SizeKind) {
         match format {
-            Format::Pdf | Format::Docx => (self.max_file_bytes, SizeKind::File),
+            Format::Pdf | Format::Docx | Format::Slides => (self.max_file_bytes, SizeKind::File),
             Format::Markdown | Format::Text | Format::Code | Format::Html | Format::Table => (
                 self.max_text_bytes.min(self.max_file_bytes),
                 SizeKind::TextFile,
@@ -107,6 +108,12 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Document> {
             path,
             format,
             docx_pages(path, std::io::BufReader::new(file), opts)?,
+            opts,
+        ),
+        Format::Slides => finish(
+            path,
+            format,
+            slides::load(path, std::io::BufReader::new(file), opts.max_file_bytes)?,
             opts,
         ),
         _ => {
@@ -139,6 +146,7 @@ pub fn load_bytes(
     let pages = match format {
         Format::Pdf => pdf::load(path, bytes, opts.pdf_timeout)?,
         Format::Docx => docx_pages(path, std::io::Cursor::new(bytes), opts)?,
+        Format::Slides => slides::load(path, std::io::Cursor::new(bytes), opts.max_file_bytes)?,
         Format::Html => {
             let source = html::decode(&bytes).map_err(|p| text_problem(path, p))?;
             drop(bytes);

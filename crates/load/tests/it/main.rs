@@ -437,6 +437,91 @@ fn tables_keep_the_header_with_every_row_and_name_the_rows() {
     );
 }
 
+/// A small .pptx written here: two slides shown in the opposite order of
+/// their file names, the second with speaker notes.
+fn write_pptx(path: &Path) {
+    use std::io::Write;
+    let slide = |texts: &[&str]| {
+        let paras: String = texts
+            .iter()
+            .map(|t| format!("<a:p><a:r><a:t>{t}</a:t></a:r></a:p>"))
+            .collect();
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><p:sld xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"><p:cSld><p:spTree><p:sp><p:txBody>{paras}</p:txBody></p:sp></p:spTree></p:cSld></p:sld>"#
+        )
+    };
+    let parts: Vec<(&str, String)> = vec![
+        (
+            "ppt/presentation.xml",
+            r#"<?xml version="1.0"?><p:presentation xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><p:sldIdLst><p:sldId id="256" r:id="rId3"/><p:sldId id="257" r:id="rId2"/></p:sldIdLst></p:presentation>"#.to_string(),
+        ),
+        (
+            "ppt/_rels/presentation.xml.rels",
+            r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/slide" Target="slides/slide1.xml"/><Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/slide" Target="slides/slide2.xml"/></Relationships>"#.to_string(),
+        ),
+        ("ppt/slides/slide2.xml", slide(&["Kestrel survey", "Counted on the north ridge."])),
+        ("ppt/slides/slide1.xml", slide(&["Budget", "Travel is capped at 400 euros per trip."])),
+        (
+            "ppt/slides/_rels/slide1.xml.rels",
+            r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/notesSlide" Target="../notesSlides/notesSlide1.xml"/></Relationships>"#.to_string(),
+        ),
+        (
+            "ppt/notesSlides/notesSlide1.xml",
+            slide(&["Remind everyone that the cap includes hotel nights."]),
+        ),
+    ];
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("create"));
+    for (name, body) in parts {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .expect("start part");
+        zip.write_all(body.as_bytes()).expect("write part");
+    }
+    zip.finish().expect("finish");
+}
+
+#[test]
+fn slides_are_pages_in_presentation_order_with_their_notes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deck = dir.path().join("review.pptx");
+    write_pptx(&deck);
+    let d = load_ok(&deck);
+    assert_eq!(d.format, Format::Slides);
+    assert_eq!(d.pages.len(), 2);
+    assert_eq!(d.pages[0].number, Some(1));
+    assert!(
+        d.pages[0].text.starts_with("Kestrel survey\n"),
+        "{:?}",
+        d.pages[0]
+    );
+    assert_eq!(d.pages[1].number, Some(2));
+    let second = &d.pages[1];
+    assert!(
+        second
+            .text
+            .contains("Travel is capped at 400 euros per trip."),
+        "{second:?}"
+    );
+    assert!(
+        second
+            .text
+            .contains("Speaker notes:\nRemind everyone that the cap includes hotel nights."),
+        "{second:?}"
+    );
+    assert_eq!(second.headings[1].path, ["Budget", "Speaker notes"]);
+    // The bytes path gives the same document.
+    let bytes = std::fs::read(&deck).expect("read");
+    let from_bytes = cairn_load::load_bytes(&deck, Format::Slides, bytes, &LoadOptions::default())
+        .expect("load_bytes");
+    assert_eq!(d, from_bytes);
+
+    // Not a zip at all: a corrupt-file error naming it, not a panic.
+    let fake = dir.path().join("fake.pptx");
+    std::fs::write(&fake, b"this is not a presentation").expect("write");
+    let err = load(&fake, &LoadOptions::default()).expect_err("corrupt");
+    assert_eq!(err.kind(), "corrupt", "{err}");
+    assert!(err.to_string().contains("fake.pptx"), "{err}");
+}
+
 #[test]
 fn plain_text_is_kept_as_is() {
     let path = doc("plain.txt");
