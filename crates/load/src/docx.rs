@@ -3,7 +3,7 @@
 //!
 //! Deliberately small: no numbering, footnotes, headers or embedded objects.
 
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use cairn_core::Heading;
@@ -12,32 +12,14 @@ use quick_xml::Reader;
 
 use crate::error::{LoadError, Result};
 
-/// Magic bytes of an OLE compound file. Word stores password-protected .docx
-/// files in this container instead of a zip.
-const OLE_MAGIC: &[u8] = &[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1];
-
 /// Text and headings of a .docx file. `max_xml_bytes` bounds the decompressed
 /// document part, so a zip bomb costs at most that much memory.
 pub(crate) fn load<R: Read + Seek>(
     path: &Path,
-    mut reader: R,
+    reader: R,
     max_xml_bytes: u64,
 ) -> Result<(String, Vec<Heading>)> {
-    let mut magic = Vec::with_capacity(OLE_MAGIC.len());
-    (&mut reader)
-        .take(OLE_MAGIC.len() as u64)
-        .read_to_end(&mut magic)
-        .map_err(|e| LoadError::io(path, e))?;
-    if magic == OLE_MAGIC {
-        return Err(LoadError::Encrypted {
-            path: path.to_path_buf(),
-        });
-    }
-    reader
-        .seek(SeekFrom::Start(0))
-        .map_err(|e| LoadError::io(path, e))?;
-    let mut archive = zip::ZipArchive::new(reader)
-        .map_err(|e| LoadError::corrupt(path, format!("not a valid docx (zip) archive: {e}")))?;
+    let mut archive = crate::ooxml::open(path, reader, "docx")?;
     let part = archive
         .by_name("word/document.xml")
         .map_err(|e| LoadError::corrupt(path, format!("no word/document.xml: {e}")))?;
@@ -117,17 +99,7 @@ fn paragraphs(input: impl std::io::BufRead) -> std::result::Result<(String, Vec<
                 let s = t.decode().map_err(|e| format!("bad text encoding: {e}"))?;
                 para.push_str(&s);
             }
-            Event::GeneralRef(r) if in_text => {
-                if let Some(c) = r.resolve_char_ref().map_err(|e| e.to_string())? {
-                    para.push(c);
-                } else {
-                    let name = r.decode().map_err(|e| format!("bad entity: {e}"))?;
-                    match quick_xml::escape::resolve_predefined_entity(&name) {
-                        Some(s) => para.push_str(s),
-                        None => return Err(format!("unknown entity &{name};")),
-                    }
-                }
-            }
+            Event::GeneralRef(r) if in_text => crate::ooxml::push_reference(&r, &mut para)?,
             Event::Eof => break,
             _ => {}
         }

@@ -25,6 +25,7 @@ mod error;
 mod file;
 mod html;
 mod markdown;
+mod ooxml;
 mod pdf;
 mod slides;
 mod table;

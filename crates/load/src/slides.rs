@@ -8,7 +8,7 @@
 //! embedded objects; hidden slides are read like the others.
 
 use std::collections::HashMap;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use cairn_core::{Heading, Page};
@@ -17,10 +17,6 @@ use quick_xml::Reader;
 
 use crate::error::{LoadError, Result};
 
-/// Magic bytes of an OLE compound file: how password-protected Office files
-/// are stored instead of a zip.
-const OLE_MAGIC: &[u8] = &[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1];
-
 /// Most slides read from one file (a hostile archive can list any number).
 const MAX_SLIDES: usize = 5_000;
 
@@ -28,24 +24,10 @@ const MAX_SLIDES: usize = 5_000;
 /// part, so a zip bomb costs at most that much memory per part.
 pub(crate) fn load<R: Read + Seek>(
     path: &Path,
-    mut reader: R,
+    reader: R,
     max_xml_bytes: u64,
 ) -> Result<Vec<Page>> {
-    let mut magic = Vec::with_capacity(OLE_MAGIC.len());
-    (&mut reader)
-        .take(OLE_MAGIC.len() as u64)
-        .read_to_end(&mut magic)
-        .map_err(|e| LoadError::io(path, e))?;
-    if magic == OLE_MAGIC {
-        return Err(LoadError::Encrypted {
-            path: path.to_path_buf(),
-        });
-    }
-    reader
-        .seek(SeekFrom::Start(0))
-        .map_err(|e| LoadError::io(path, e))?;
-    let mut archive = zip::ZipArchive::new(reader)
-        .map_err(|e| LoadError::corrupt(path, format!("not a valid pptx (zip) archive: {e}")))?;
+    let mut archive = crate::ooxml::open(path, reader, "pptx")?;
     let mut part = |name: &str| -> Option<std::result::Result<String, String>> {
         let file = archive.by_name(name).ok()?;
         let mut text = String::new();
@@ -268,15 +250,7 @@ fn text_paragraphs(xml: &str) -> std::result::Result<Vec<String>, String> {
                 para.push_str(&t.decode().map_err(|e| format!("bad text encoding: {e}"))?);
             }
             Event::GeneralRef(r) if in_text && !in_field => {
-                if let Some(c) = r.resolve_char_ref().map_err(|e| e.to_string())? {
-                    para.push(c);
-                } else {
-                    let name = r.decode().map_err(|e| format!("bad entity: {e}"))?;
-                    match quick_xml::escape::resolve_predefined_entity(&name) {
-                        Some(s) => para.push_str(s),
-                        None => return Err(format!("unknown entity &{name};")),
-                    }
-                }
+                crate::ooxml::push_reference(&r, &mut para)?
             }
             Event::Eof => break,
             _ => {}
