@@ -63,7 +63,7 @@ pub enum SizeKind {
     /// A plain-text-like file (text, Markdown, HTML, code) on disk, against
     /// [`crate::LoadOptions::max_text_bytes`].
     TextFile,
-    /// The text extracted from a PDF or DOCX, against
+    /// The text extracted from a PDF, DOCX or PPTX, against
     /// [`crate::LoadOptions::max_text_bytes`].
     ExtractedText,
 }

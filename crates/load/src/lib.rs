@@ -114,7 +114,12 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Document> {
         Format::Slides => finish(
             path,
             format,
-            slides::load(path, std::io::BufReader::new(file), opts.max_file_bytes)?,
+            slides::load(
+                path,
+                std::io::BufReader::new(file),
+                opts.max_file_bytes,
+                opts.max_text_bytes,
+            )?,
             opts,
         ),
         _ => {
@@ -147,7 +152,12 @@ pub fn load_bytes(
     let pages = match format {
         Format::Pdf => pdf::load(path, bytes, opts.pdf_timeout)?,
         Format::Docx => docx_pages(path, std::io::Cursor::new(bytes), opts)?,
-        Format::Slides => slides::load(path, std::io::Cursor::new(bytes), opts.max_file_bytes)?,
+        Format::Slides => slides::load(
+            path,
+            std::io::Cursor::new(bytes),
+            opts.max_file_bytes,
+            opts.max_text_bytes,
+        )?,
         Format::Html => {
             let source = html::decode(&bytes).map_err(|p| text_problem(path, p))?;
             drop(bytes);

@@ -21,11 +21,13 @@ use crate::error::{LoadError, Result};
 const MAX_SLIDES: usize = 5_000;
 
 /// The slides of a .pptx file. `max_xml_bytes` bounds each decompressed XML
-/// part, so a zip bomb costs at most that much memory per part.
+/// part, so a zip bomb costs at most that much memory per part, and the text
+/// read so far is checked against `max_text_bytes` after every slide.
 pub(crate) fn load<R: Read + Seek>(
     path: &Path,
     reader: R,
     max_xml_bytes: u64,
+    max_text_bytes: u64,
 ) -> Result<Vec<Page>> {
     let mut archive = crate::ooxml::open(path, reader, "pptx")?;
     let mut part = |name: &str| -> Option<std::result::Result<String, String>> {
@@ -50,6 +52,7 @@ pub(crate) fn load<R: Read + Seek>(
     let order = slide_ids(&presentation).map_err(corrupt)?;
 
     let mut pages = Vec::new();
+    let mut text_bytes = 0u64;
     for (i, rid) in order.iter().take(MAX_SLIDES).enumerate() {
         let Some((_, target)) = targets.get(rid) else {
             return Err(corrupt(format!(
@@ -83,7 +86,17 @@ pub(crate) fn load<R: Read + Seek>(
             Some(Err(e)) => return Err(corrupt(e)),
             None => Vec::new(),
         };
-        pages.push(page(i + 1, &paragraphs, &notes));
+        let page = page(i + 1, &paragraphs, &notes);
+        text_bytes += page.text.len() as u64;
+        if text_bytes > max_text_bytes {
+            return Err(LoadError::TooLarge {
+                path: path.to_path_buf(),
+                size: text_bytes,
+                limit: max_text_bytes,
+                what: crate::SizeKind::ExtractedText,
+            });
+        }
+        pages.push(page);
     }
     if pages.iter().all(|p| p.text.trim().is_empty()) {
         return Err(LoadError::Empty {

@@ -514,6 +514,14 @@ fn slides_are_pages_in_presentation_order_with_their_notes() {
         .expect("load_bytes");
     assert_eq!(d, from_bytes);
 
+    // More text than the limit: refused as it is read, naming both sizes.
+    let small = LoadOptions {
+        max_text_bytes: 40,
+        ..LoadOptions::default()
+    };
+    let err = load(&deck, &small).expect_err("over the text limit");
+    assert_eq!(err.kind(), "too_large", "{err}");
+
     // Not a zip at all: a corrupt-file error naming it, not a panic.
     let fake = dir.path().join("fake.pptx");
     std::fs::write(&fake, b"this is not a presentation").expect("write");
