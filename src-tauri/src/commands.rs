@@ -33,14 +33,7 @@ pub async fn get_status(st: State<'_, AppState>, jobs: State<'_, Jobs>) -> Reply
     let defaults = AskOptions::default();
     let mut status = AppStatus {
         data_dir: st.data_dir.display().to_string(),
-        models_dir: match st.models.system_path() {
-            Some(system) => format!(
-                "{} (then the installed {})",
-                st.models.path().display(),
-                system.display()
-            ),
-            None => st.models.path().display().to_string(),
-        },
+        models_dir: st.models.describe(),
         model: model_state(st.answer.status()),
         watched: lock(&st.watched)
             .iter()

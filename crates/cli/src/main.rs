@@ -109,14 +109,11 @@ fn long_version() -> String {
         .default_answer_model()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "none installed".to_string());
-    let folders = match models.system_path() {
-        Some(system) => format!("{}, then {}", models.path().display(), system.display()),
-        None => models.path().display().to_string(),
-    };
     format!(
-        "{}\nindex format: {}\nanswer model: {answer}\nmodels folders: {folders}",
+        "{}\nindex format: {}\nanswer model: {answer}\nmodels folders: {}",
         env!("CARGO_PKG_VERSION"),
-        cairn_engine::INDEX_FORMAT
+        cairn_engine::INDEX_FORMAT,
+        models.describe()
     )
 }
 
@@ -124,12 +121,13 @@ fn main() -> std::process::ExitCode {
     // Before any thread exists: ONNX Runtime's own telemetry must be off from the
     // moment it loads.
     cairn_engine::models::prepare_process();
-    let cli = match Cli::from_arg_matches(
-        &Cli::command()
-            // Built once per process, for clap, which keeps it for the run.
-            .long_version(&*Box::leak(long_version().into_boxed_str()))
-            .get_matches(),
-    ) {
+    let mut command = Cli::command();
+    // Looking for the models costs file-system work: only for `--version`.
+    if std::env::args_os().skip(1).any(|a| a == "--version") {
+        // Built once, for clap, which keeps it for the rest of the process.
+        command = command.long_version(&*Box::leak(long_version().into_boxed_str()));
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };

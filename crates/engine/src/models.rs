@@ -130,6 +130,19 @@ impl ModelsDir {
         self.system.as_deref()
     }
 
+    /// The folders searched, for a person: the user's, then the installed
+    /// package's when there is one.
+    pub fn describe(&self) -> String {
+        match &self.system {
+            Some(system) => format!(
+                "{} (then the installed {})",
+                self.root.display(),
+                system.display()
+            ),
+            None => self.root.display().to_string(),
+        }
+    }
+
     /// The folders searched, user's first.
     fn folders(&self) -> impl Iterator<Item = &Path> {
         std::iter::once(self.root.as_path()).chain(self.system.as_deref())

@@ -238,24 +238,6 @@ impl std::fmt::Debug for LocalModel {
     }
 }
 
-/// Answer models in order of preference, as installed by `models/fetch.sh`.
-/// The order was chosen by measurement on the public evaluation set (answer
-/// quality against time to first token; see docs/BENCHMARKS.md, "Answers").
-pub const DEFAULT_ANSWER_MODELS: &[&str] = &[
-    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-    "SmolLM2-135M-Instruct.Q4_1.gguf",
-];
-
-/// The answer model to use when the user has not picked one: the first of
-/// [`DEFAULT_ANSWER_MODELS`] present in `models_dir`. The CLI and the desktop
-/// app both call this so they agree.
-pub fn default_answer_model(models_dir: &Path) -> Option<PathBuf> {
-    DEFAULT_ANSWER_MODELS
-        .iter()
-        .map(|f| models_dir.join(f))
-        .find(|p| p.is_file())
-}
-
 /// The kernels' instruction set and what candle was compiled with, e.g.
 /// `kernels=Avx512Vnni avx=true neon=false f16c=true threads=2`.
 pub fn cpu_features() -> String {

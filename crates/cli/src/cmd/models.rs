@@ -31,14 +31,7 @@ pub fn run(app: &App, args: Args) -> Result<()> {
         let infos: Vec<&ModelInfo> = entries.iter().filter_map(|e| e.info.as_ref()).collect();
         return crate::print_json_pretty(&infos);
     }
-    let folders = match app.models.system_path() {
-        Some(system) => format!(
-            "{} (then the installed {})",
-            app.models.path().display(),
-            system.display()
-        ),
-        None => app.models.path().display().to_string(),
-    };
+    let folders = app.models.describe();
     if entries.is_empty() {
         println!("no GGUF models in {folders}");
     } else {

@@ -40,6 +40,26 @@ fn sha256(path: &Path) -> String {
         .to_string()
 }
 
+/// The token ids under `key` of a reference entry.
+fn ids(r: &serde_json::Value, key: &str) -> Vec<u32> {
+    r[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key}"))
+        .iter()
+        .map(|v| v.as_u64().expect("a token id") as u32)
+        .collect()
+}
+
+/// The numbers under `key` of a reference entry.
+fn floats(r: &serde_json::Value, key: &str) -> Vec<f32> {
+    r[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key}"))
+        .iter()
+        .map(|v| v.as_f64().expect("a number") as f32)
+        .collect()
+}
+
 #[test]
 fn every_family_matches_llama_cpp_on_small_random_models() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -70,18 +90,8 @@ fn every_family_matches_llama_cpp_on_small_random_models() {
         );
         let mut model = LocalModel::load(&path, &LoadOptions::default())
             .unwrap_or_else(|e| panic!("{family}: {e}"));
-        let prompt: Vec<u32> = r["prompt"]
-            .as_array()
-            .expect("prompt")
-            .iter()
-            .map(|v| v.as_u64().expect("id") as u32)
-            .collect();
-        let want: Vec<f32> = r["logits"]
-            .as_array()
-            .expect("logits")
-            .iter()
-            .map(|v| v.as_f64().expect("logit") as f32)
-            .collect();
+        let prompt = ids(r, "prompt");
+        let want = floats(r, "logits");
         let got = model
             .logits(&prompt)
             .unwrap_or_else(|e| panic!("{family}: {e}"));
@@ -99,18 +109,8 @@ fn every_family_matches_llama_cpp_on_small_random_models() {
             "{family}: a logit differs from llama.cpp's by {worst} (spread {spread})"
         );
         // Greedy continuation, teacher-forced on llama.cpp's tokens.
-        let greedy: Vec<u32> = r["greedy"]
-            .as_array()
-            .expect("greedy")
-            .iter()
-            .map(|v| v.as_u64().expect("id") as u32)
-            .collect();
-        let margins: Vec<f32> = r["margins"]
-            .as_array()
-            .expect("margins")
-            .iter()
-            .map(|v| v.as_f64().expect("margin") as f32)
-            .collect();
+        let greedy = ids(r, "greedy");
+        let margins = floats(r, "margins");
         let mut ids = prompt.clone();
         for (step, (&next, &margin)) in greedy.iter().zip(&margins).enumerate() {
             let logits = model.logits(&ids).expect("logits");
