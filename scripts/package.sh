@@ -46,6 +46,10 @@ for b in cairn cairn-desktop; do
   objcopy --strip-all "$bin/$b" "$app/usr/bin/$b"
   chmod 0755 "$app/usr/bin/$b"
 done
+# The parse worker (PDF and zip formats in a process with limits), found by
+# both programs in ../lib/cairn.
+objcopy --strip-all "$bin/cairn-load-worker" "$app/usr/lib/cairn/cairn-load-worker"
+chmod 0755 "$app/usr/lib/cairn/cairn-load-worker"
 for size in 32x32:32x32.png 128x128:128x128.png 256x256:128x128@2x.png 512x512:icon.png; do
   install -D -m 0644 "icons/${size#*:}" "$app/usr/share/icons/hicolor/${size%%:*}/apps/cairn.png"
 done
@@ -70,7 +74,7 @@ License: MIT OR Apache-2.0 (see the source repository's LICENSE files).
 The bundled models and ONNX Runtime come with the cairn-models package under their own licences.
 EOF
 # What launch.sh compares to decide whether the installed package is stale.
-build_id="$(cat "$app/usr/bin/cairn" "$app/usr/bin/cairn-desktop" scripts/package.sh | sha256sum | cut -c1-16)"
+build_id="$(cat "$app/usr/bin/cairn" "$app/usr/bin/cairn-desktop" "$app/usr/lib/cairn/cairn-load-worker" scripts/package.sh | sha256sum | cut -c1-16)"
 echo "$build_id" >"$app/usr/lib/cairn/build-id"
 cat >"$app/DEBIAN/control" <<EOF
 Package: cairn
@@ -78,12 +82,13 @@ Version: $version
 Architecture: $arch
 Maintainer: Cairn developers <cairn@localhost>
 Installed-Size: $(du -sk --exclude=DEBIAN "$app" | cut -f1)
-Depends: cairn-models (>= $models_version), libc6 (>= 2.35), libgcc-s1, libgtk-3-0, libwebkit2gtk-4.1-0, libjavascriptcoregtk-4.1-0, libsoup-3.0-0, libglib2.0-0, libcairo2, libgdk-pixbuf-2.0-0, libdbus-1-3
+Depends: cairn-models (>= $models_version), libc6 (>= 2.35), libgcc-s1, libgtk-3-0, libwebkit2gtk-4.1-0, libjavascriptcoregtk-4.1-0, libsoup-3.0-0, libglib2.0-0, libcairo2, libgdk-pixbuf-2.0-0, libdbus-1-3, tesseract-ocr, tesseract-ocr-eng, poppler-utils
 Section: utils
 Priority: optional
 Description: private question answering over your own files
- Cairn indexes documents on this computer (PDF, Markdown, HTML, text, code,
- DOCX) and answers questions about them with a local language model, citing
+ Cairn indexes documents on this computer (PDF, scans and images by OCR,
+ Markdown, HTML, text, code, DOCX, PPTX, XLSX, ODS, CSV, EPUB) and answers
+ questions about them with a local language model, citing
  the file and page of every claim. Nothing leaves the machine: no network
  access, no telemetry.
 EOF

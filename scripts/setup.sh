@@ -15,10 +15,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Build and test dependencies. protobuf-compiler: LanceDB's build; qpdf and
-# poppler-utils: tests generate and inspect PDFs. The desktop app (Tauri v2) needs
+# poppler-utils: tests generate and inspect PDFs. tesseract-ocr(-eng) reads scans
+# and images at run time (poppler's pdftoppm renders PDF pages for it); img2pdf
+# lets the tests build image-only PDFs. The desktop app (Tauri v2) needs
 # WebKitGTK and friends; xvfb, webkit2gtk-driver, xdotool and python3-gi run its
 # end-to-end tests (a headless display, WebDriver, and a real drag-and-drop source).
 APT_PACKAGES=(build-essential pkg-config protobuf-compiler curl ca-certificates python3 python3-venv qpdf poppler-utils
+  tesseract-ocr tesseract-ocr-eng img2pdf
   libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libsoup-3.0-dev
   xvfb xauth webkit2gtk-driver xdotool python3-gi gir1.2-gtk-3.0 strace util-linux)
 missing=()

@@ -80,12 +80,20 @@ grep -q "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf .*(default)" "$run/models.txt" 
   fail "the packaged default answer model is not the default"
 install -d -o "$user" "$home/docs"
 cp -r assets/samples/. "$home/docs/"
+# A scan: the package's OCR (Tesseract, a dependency) must read it.
+pdftoppm -r 200 -f 1 -l 1 -gray -png -singlefile tests/fixtures/docs/guide.pdf "$home/docs/scanned-page"
 chown -R "$user:" "$home/docs"
 as_user cairn ingest --json "$home/docs" >"$run/ingest.json"
 python3 - "$run/ingest.json" <<'EOF' || fail "ingest"
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["indexed"] > 0 and not d["failed"], d
+EOF
+as_user cairn search --json -k 1 "heron nests beside the flooded quarry" >"$run/scan.json"
+python3 - "$run/scan.json" <<'EOF' || fail "the scanned page was not read by OCR"
+import json, sys
+hits = json.load(open(sys.argv[1]))
+assert hits and hits[0]["path"].endswith("scanned-page.png"), hits
 EOF
 question="How do I tell the shared MIME database about a new file type?"
 as_user cairn search --json -k 3 "$question" >"$run/search.json"

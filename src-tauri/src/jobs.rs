@@ -248,6 +248,13 @@ async fn run(app: &AppHandle, job: Job) {
                 total: *total,
                 elapsed_ms: started.elapsed().as_millis() as u64,
             },
+            Progress::Ocr { path, done, pages } => IngestEvent::Ocr {
+                job: id,
+                path: path.clone(),
+                done: *done,
+                pages: *pages,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            },
             Progress::Optimizing => IngestEvent::Optimizing { job: id },
             Progress::Finished => return,
         };

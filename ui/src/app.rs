@@ -1,7 +1,7 @@
 //! The window's layout, shared state and the subscriptions to shell events.
 
 use crate::{api, chat, library, settings, source};
-use cairn_ipc::view::{count, duration, eta_ms, file_name};
+use cairn_ipc::view::{count, duration, eta_during_ocr, eta_ms, file_name};
 use cairn_ipc::{
     events, AppStatus, ChatTurn, DocumentRow, FileOutcome, FileProblem, IngestEvent, IngestSummary,
     LibraryChanged, ModelState, Settings, Theme,
@@ -37,11 +37,23 @@ pub struct IngestView {
     pub done: usize,
     pub elapsed_ms: u64,
     pub current: String,
+    /// The current file's OCR, while it runs.
+    pub ocr: Option<OcrView>,
     /// Per-file failures of the running or last job, with reasons.
     pub failures: Vec<FileProblem>,
     pub summary: Option<IngestSummary>,
     pub error: Option<String>,
     pub cancelled: bool,
+}
+
+/// OCR of the file being indexed: `done` of `pages` pages, started
+/// `started_ms` into the job, last heard of at `elapsed_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OcrView {
+    pub done: u32,
+    pub pages: u32,
+    pub started_ms: u64,
+    pub elapsed_ms: u64,
 }
 
 /// The window's state, shared by every component through the context.
@@ -145,6 +157,26 @@ fn apply_ingest(view: &mut IngestView, e: IngestEvent) {
                     reason: error,
                 });
             }
+            view.current = path;
+            view.ocr = None;
+        }
+        IngestEvent::Ocr {
+            path,
+            done,
+            pages,
+            elapsed_ms,
+            ..
+        } => {
+            let started_ms = match view.ocr {
+                Some(o) if done > 0 => o.started_ms,
+                _ => elapsed_ms,
+            };
+            view.ocr = Some(OcrView {
+                done,
+                pages,
+                started_ms,
+                elapsed_ms,
+            });
             view.current = path;
         }
         IngestEvent::Optimizing { .. } => view.current = "Compacting the index…".into(),
@@ -353,9 +385,16 @@ fn IngestPanel() -> impl IntoView {
             v.done as f64 * 100.0 / v.total as f64
         };
         let headline = if v.running {
-            let eta = eta_ms(v.done, v.total, v.elapsed_ms)
-                .map(|ms| format!(" · about {} left", duration(ms)))
-                .unwrap_or_default();
+            let eta = match v.ocr {
+                // OCR takes seconds a page: the estimate follows its pages.
+                Some(o) => eta_during_ocr(
+                    (v.done, v.total, o.started_ms),
+                    (o.done, o.pages, o.elapsed_ms.saturating_sub(o.started_ms)),
+                ),
+                None => eta_ms(v.done, v.total, v.elapsed_ms),
+            }
+            .map(|ms| format!(" · about {} left", duration(ms)))
+            .unwrap_or_default();
             format!("Indexing {} of {} files{eta}", v.done, v.total)
         } else if let Some(e) = &v.error {
             format!("Indexing failed: {e}")
@@ -403,7 +442,8 @@ fn IngestPanel() -> impl IntoView {
                 </div>
                 {running.then(|| view! {
                     <div class="bar"><div class="fill" style:width=format!("{pct:.1}%")></div></div>
-                    <div class="current" title=v.current.clone()>{file_name(&v.current).to_string()}</div>
+                    <div class="current" title=v.current.clone()>{file_name(&v.current).to_string()}
+                        {v.ocr.map(|o| format!(" — reading scanned page {} of {} (OCR)", (o.done + 1).min(o.pages), o.pages))}</div>
                 })}
                 {(!v.failures.is_empty()).then(|| view! {
                     <ul class="problems" data-testid="ingest-failures">

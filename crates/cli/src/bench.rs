@@ -11,7 +11,7 @@
 
 use crate::App;
 use anyhow::{Context, Result};
-use cairn_engine::{CancelFlag, OpenMode, SearchMode};
+use cairn_engine::{CancelFlag, EngineConfig, OpenMode, SearchMode};
 use cairn_eval::synthetic::{populate, word, zipf, Rng, Synthetic};
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -24,6 +24,10 @@ pub enum BenchCommand {
     Ingest {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Parse PDF and the zip formats in this process instead of in
+        /// `cairn-load-worker`, to measure what the worker costs.
+        #[arg(long)]
+        in_process: bool,
     },
     /// Search latency at scale on synthetic chunks.
     Search {
@@ -73,7 +77,7 @@ fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
 
 pub async fn run(app: &App, cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Ingest { paths } => ingest(app, paths).await,
+        BenchCommand::Ingest { paths, in_process } => ingest(app, paths, in_process).await,
         BenchCommand::Search {
             chunks,
             queries,
@@ -89,11 +93,20 @@ pub async fn run(app: &App, cmd: BenchCommand) -> Result<()> {
     }
 }
 
-async fn ingest(app: &App, paths: Vec<PathBuf>) -> Result<()> {
+async fn ingest(app: &App, paths: Vec<PathBuf>, in_process: bool) -> Result<()> {
     let tmp = tempfile::tempdir().context("cannot create a temporary data directory")?;
-    let engine = app
-        .engine_at(tmp.path().to_path_buf(), OpenMode::Write)
-        .await?;
+    let mut cfg = EngineConfig::new(tmp.path());
+    if in_process {
+        cfg.load.worker = None;
+    }
+    println!(
+        "parser             {}",
+        match &cfg.load.worker {
+            Some(worker) => format!("worker {}", worker.display()),
+            None => "in-process".to_string(),
+        }
+    );
+    let engine = app.engine_with(cfg, OpenMode::Write).await?;
     let cancel: CancelFlag = Arc::default();
     let t = Instant::now();
     let report = engine.ingest(&paths, &|_| {}, &cancel).await?;

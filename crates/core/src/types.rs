@@ -15,6 +15,13 @@ pub enum Format {
     Table,
     /// A slide deck (.pptx): one page per slide, with its speaker notes.
     Slides,
+    /// A spreadsheet (.xlsx, .ods): one page per sheet.
+    Spreadsheet,
+    /// An e-book (.epub): one page per chapter, in reading order.
+    Ebook,
+    /// An image (PNG, JPEG, TIFF, WebP) read by OCR; a multi-page TIFF has
+    /// one page per frame.
+    Image,
 }
 
 impl Format {
@@ -28,6 +35,9 @@ impl Format {
             Format::Docx => "docx",
             Format::Table => "table",
             Format::Slides => "slides",
+            Format::Image => "image",
+            Format::Spreadsheet => "spreadsheet",
+            Format::Ebook => "ebook",
         }
     }
 }

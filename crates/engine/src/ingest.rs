@@ -54,7 +54,8 @@ pub struct IngestReport {
     pub timings: Timings,
 }
 
-/// Progress events, in order: `Scanned` once, then one `File` per candidate file,
+/// Progress events, in order: `Scanned` once, then one `File` per candidate file
+/// (preceded by `Ocr` events while a file's scanned pages or image are read),
 /// then `Finished`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -68,8 +69,31 @@ pub enum Progress {
         done: usize,
         total: usize,
     },
+    /// A file is being read by OCR, which takes seconds a page: `done` of its
+    /// `pages` pages that need it are read. Its `File` event follows.
+    Ocr {
+        path: String,
+        done: u32,
+        pages: u32,
+    },
     Optimizing,
     Finished,
+}
+
+/// Forwards a loader's OCR progress to the ingest's progress callback (on
+/// the async side, through a channel) and its cancel flag to the loader.
+struct LoadWatch {
+    progress: tokio::sync::mpsc::UnboundedSender<(u32, u32)>,
+    cancel: CancelFlag,
+}
+
+impl cairn_load::LoadObserver for LoadWatch {
+    fn ocr_progress(&self, done: u32, total: u32) {
+        let _ = self.progress.send((done, total));
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -227,7 +251,17 @@ impl Engine {
                 return Err(EngineError::Cancelled);
             }
             let key = path_key(file);
-            let outcome = match self.prepare(file, &key, force, &mut report).await {
+            let prepared = self
+                .prepare(file, &key, force, &mut report, progress, cancel)
+                .await;
+            if prepared.is_err() && cancel.load(Ordering::Relaxed) {
+                // The file's load was stopped (OCR is cancelled mid-file): it
+                // is not a failure, and is read again by the next run.
+                self.flush(&mut pending, &mut report).await?;
+                self.store.touch(std::mem::take(&mut touched)).await?;
+                return Err(EngineError::Cancelled);
+            }
+            let outcome = match prepared {
                 Ok(Step::Unchanged(touch)) => {
                     report.unchanged += 1;
                     if let Some(e) = touch {
@@ -288,6 +322,8 @@ impl Engine {
         key: &str,
         force: bool,
         report: &mut IngestReport,
+        progress: &(dyn Fn(&Progress) + Send + Sync),
+        cancel: &CancelFlag,
     ) -> std::result::Result<Step, String> {
         let t = Instant::now();
         let meta = std::fs::metadata(file).map_err(|e| format!("{key}: cannot read: {e}"))?;
@@ -323,8 +359,24 @@ impl Engine {
         let t = Instant::now();
         let owned = file.to_path_buf();
         let opts = self.cfg.load.clone();
-        let doc: Document = tokio::task::spawn_blocking(move || cairn_load::load(&owned, &opts))
-            .await
+        let (tx, mut ocr_pages) = tokio::sync::mpsc::unbounded_channel();
+        let watch = LoadWatch {
+            progress: tx,
+            cancel: cancel.clone(),
+        };
+        let mut loading =
+            tokio::task::spawn_blocking(move || cairn_load::load_observed(&owned, &opts, &watch));
+        let loaded = loop {
+            tokio::select! {
+                Some((done, pages)) = ocr_pages.recv() => progress(&Progress::Ocr {
+                    path: key.to_string(),
+                    done,
+                    pages,
+                }),
+                loaded = &mut loading => break loaded,
+            }
+        };
+        let doc: Document = loaded
             .map_err(|e| format!("{key}: loader crashed: {e}"))?
             .map_err(|e| e.to_string())?;
         report.timings.load_ms += ms(t.elapsed());

@@ -136,7 +136,14 @@ impl EngineConfig {
             data_dir: data_dir.into(),
             chunk: ChunkConfig::default(),
             fusion: FusionConfig::default(),
-            load: cairn_load::LoadOptions::default(),
+            load: cairn_load::LoadOptions {
+                // PDF and the zip formats are parsed in `cairn-load-worker`
+                // when it is installed beside the running program.
+                worker: std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| cairn_load::worker::find_worker(&exe)),
+                ..cairn_load::LoadOptions::default()
+            },
             walk: cairn_load::WalkOptions::default(),
             batch_chunks: 512,
             candidates: 50,

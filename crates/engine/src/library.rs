@@ -22,6 +22,18 @@ pub struct SourcePage {
     pub text: String,
 }
 
+/// Asks the loader for OCR of one page only.
+struct OnePage(u32);
+
+impl cairn_load::LoadObserver for OnePage {
+    fn wants_ocr(&self, number: u32) -> bool {
+        number == self.0
+    }
+    fn text_required(&self) -> bool {
+        false
+    }
+}
+
 impl Engine {
     /// The catalogue entry of an indexed document.
     pub fn document(&self, path: &str) -> Result<DocEntry> {
@@ -42,7 +54,11 @@ impl Engine {
     pub async fn source_page(&self, path: &str, page: Option<u32>) -> Result<SourcePage> {
         let file = self.document_file(path)?;
         let opts = self.cfg.load.clone();
-        let doc = tokio::task::spawn_blocking(move || cairn_load::load(&file, &opts)).await??;
+        // Of a scan, only the page shown is read by OCR again.
+        let only = OnePage(page.unwrap_or(1));
+        let doc =
+            tokio::task::spawn_blocking(move || cairn_load::load_observed(&file, &opts, &only))
+                .await??;
         let pages = doc.pages.len() as u32;
         let found = match page {
             Some(n) => doc.pages.into_iter().find(|p| p.number == Some(n)),

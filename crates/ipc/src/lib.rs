@@ -112,6 +112,16 @@ pub enum IngestEvent {
         /// Milliseconds since the job started, for the rate and ETA.
         elapsed_ms: u64,
     },
+    /// A file's scanned pages or image are being read by OCR (seconds a
+    /// page): `done` of its `pages` pages are read. Its `File` event follows.
+    Ocr {
+        job: u64,
+        path: String,
+        done: u32,
+        pages: u32,
+        /// Milliseconds since the job started.
+        elapsed_ms: u64,
+    },
     /// Compacting the index after a large batch.
     Optimizing {
         job: u64,

@@ -130,6 +130,20 @@ pub fn eta_ms(done: usize, total: usize, elapsed_ms: u64) -> Option<u64> {
     Some((per_file * (total - done) as f64).round() as u64)
 }
 
+/// Time left while a file is read by OCR: the rest of that file at the pace of
+/// its pages so far (`ocr_done` of `ocr_pages` in `ocr_ms`), plus the files
+/// after it at the pace of the `done` files before it (`before_ms`). `None`
+/// until the first page is read.
+pub fn eta_during_ocr(
+    (done, total, before_ms): (usize, usize, u64),
+    (ocr_done, ocr_pages, ocr_ms): (u32, u32, u64),
+) -> Option<u64> {
+    let this_file = eta_ms(ocr_done as usize, ocr_pages as usize, ocr_ms)?;
+    // The file being read is one of the `total - done` left.
+    let after = eta_ms(done, total.saturating_sub(1), before_ms).unwrap_or(0);
+    Some(this_file + after)
+}
+
 /// "532 B", "14.2 KB", "3.4 MB", "1.2 GB".
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
@@ -228,6 +242,12 @@ mod tests {
         assert_eq!(eta_ms(0, 10, 500), None);
         assert_eq!(eta_ms(2, 10, 1000), Some(4000));
         assert_eq!(eta_ms(10, 10, 1000), Some(0));
+        // Third of ten files, OCR at 2 of 10 pages after 4 s: 16 s for its
+        // other pages, then 7 files at 500 ms each.
+        assert_eq!(eta_during_ocr((2, 10, 1000), (2, 10, 4000)), Some(19_500));
+        assert_eq!(eta_during_ocr((2, 10, 1000), (0, 10, 0)), None);
+        // The first file of all: only its own pages can be estimated yet.
+        assert_eq!(eta_during_ocr((0, 5, 0), (1, 4, 3000)), Some(9000));
         assert_eq!(file_name("/a/b/c.pdf"), "c.pdf");
     }
 }

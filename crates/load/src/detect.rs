@@ -9,6 +9,8 @@ use cairn_core::Format;
 use crate::error::{LoadError, Result};
 use crate::text;
 
+/// Images, read by OCR.
+const IMAGE: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "webp"];
 const MARKDOWN: &[&str] = &["md", "markdown", "mdown", "mkd", "mkdn"];
 const HTML: &[&str] = &["html", "htm", "xhtml"];
 const TEXT: &[&str] = &[
@@ -200,6 +202,12 @@ fn by_extension(ext: &str) -> Option<Format> {
         Some(Format::Docx)
     } else if ext == "pptx" {
         Some(Format::Slides)
+    } else if ext == "xlsx" || ext == "ods" {
+        Some(Format::Spreadsheet)
+    } else if ext == "epub" {
+        Some(Format::Ebook)
+    } else if is(IMAGE) {
+        Some(Format::Image)
     } else if ext == "csv" || ext == "tsv" {
         Some(Format::Table)
     } else if is(MARKDOWN) {
@@ -252,6 +260,11 @@ mod tests {
         check("data.csv", Known(Format::Table));
         check("data.TSV", Known(Format::Table));
         check("deck.pptx", Known(Format::Slides));
+        check("receipt.JPG", Known(Format::Image));
+        check("budget.xlsx", Known(Format::Spreadsheet));
+        check("budget.ods", Known(Format::Spreadsheet));
+        check("novel.epub", Known(Format::Ebook));
+        check("scan.tiff", Known(Format::Image));
         check("paper.tex", Known(Format::Text));
         check("main.rs", Known(Format::Code));
         check("Cargo.toml", Known(Format::Code));
@@ -262,7 +275,7 @@ mod tests {
         check("LICENSE", Sniff);
         check("/usr/share/common-licenses/Apache-2.0", Sniff);
         check("ls.1", Sniff);
-        check("photo.jpg", Unsupported("jpg".into()));
+        check("photo.heic", Unsupported("heic".into()));
         check("archive.tar.gz", Unsupported("gz".into()));
         check("program.EXE", Unsupported("exe".into()));
         check("legacy.doc", Unsupported("doc".into()));
@@ -270,11 +283,11 @@ mod tests {
 
     #[test]
     fn unknown_extension_is_unsupported_without_io() {
-        let err = classify(Path::new("/nonexistent/dir/photo.PNG")).unwrap_err();
+        let err = classify(Path::new("/nonexistent/dir/drawing.SVG")).unwrap_err();
         assert!(
-            matches!(&err, LoadError::Unsupported { ext, .. } if ext == "png"),
+            matches!(&err, LoadError::Unsupported { ext, .. } if ext == "svg"),
             "{err:?}"
         );
-        assert!(err.to_string().contains("photo.PNG"), "{err}");
+        assert!(err.to_string().contains("drawing.SVG"), "{err}");
     }
 }

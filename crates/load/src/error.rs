@@ -38,13 +38,28 @@ pub enum LoadError {
         limit: u64,
         what: SizeKind,
     },
-    /// Extraction ran longer than [`crate::LoadOptions::pdf_timeout`].
-    #[error("{}: extraction timed out after {limit:?}", path.display())]
+    /// Extraction ran longer than [`crate::LoadOptions::pdf_timeout`], or one
+    /// page's OCR longer than [`crate::LoadOptions::ocr_page_timeout`].
+    #[error("{}: reading it went past the time limit ({limit:?})", path.display())]
     Timeout { path: PathBuf, limit: Duration },
     /// The file is well formed but holds no extractable text, e.g. a scanned PDF
     /// without a text layer.
     #[error("{}: no extractable text (scanned or image-only?)", path.display())]
     NoText { path: PathBuf },
+    /// The file is an image, or a PDF without a text layer, and OCR is off or
+    /// Tesseract is not installed.
+    #[error(
+        "{}: no text layer, and OCR is not available (install tesseract-ocr and tesseract-ocr-eng)",
+        path.display()
+    )]
+    OcrUnavailable { path: PathBuf },
+    /// A helper process reading the file (OCR) needed more memory than
+    /// [`crate::LoadOptions::ocr_memory_bytes`] allows.
+    #[error("{}: reading it needed more than the memory limit ({})", path.display(), mib(*limit))]
+    MemoryLimit { path: PathBuf, limit: u64 },
+    /// The caller cancelled a long load (OCR).
+    #[error("{}: cancelled", path.display())]
+    Cancelled { path: PathBuf },
     /// The file could not be read.
     #[error("{}: {source}", path.display())]
     Io {
@@ -55,7 +70,7 @@ pub enum LoadError {
 }
 
 /// Which limit a [`LoadError::TooLarge`] refers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum SizeKind {
     /// The file on disk, against [`crate::LoadOptions::max_file_bytes`].
@@ -66,6 +81,9 @@ pub enum SizeKind {
     /// The text extracted from a PDF, DOCX or PPTX, against
     /// [`crate::LoadOptions::max_text_bytes`].
     ExtractedText,
+    /// The parts of an archive (an e-book's chapters) decompressed together,
+    /// against [`crate::LoadOptions::max_file_bytes`].
+    Unpacked,
 }
 
 impl std::fmt::Display for SizeKind {
@@ -74,12 +92,13 @@ impl std::fmt::Display for SizeKind {
             SizeKind::File => "file",
             SizeKind::TextFile => "text file",
             SizeKind::ExtractedText => "extracted text",
+            SizeKind::Unpacked => "unpacked content",
         })
     }
 }
 
 /// Sizes for people: one decimal in MiB, bytes below 1 MiB.
-fn mib(bytes: u64) -> String {
+pub(crate) fn mib(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     if bytes < MIB {
         format!("{bytes} bytes")
@@ -108,6 +127,9 @@ impl LoadError {
             | LoadError::TooLarge { path, .. }
             | LoadError::Timeout { path, .. }
             | LoadError::NoText { path }
+            | LoadError::OcrUnavailable { path }
+            | LoadError::MemoryLimit { path, .. }
+            | LoadError::Cancelled { path }
             | LoadError::Io { path, .. } => path,
         }
     }
@@ -124,6 +146,9 @@ impl LoadError {
             LoadError::TooLarge { .. } => "too_large",
             LoadError::Timeout { .. } => "timeout",
             LoadError::NoText { .. } => "no_text",
+            LoadError::OcrUnavailable { .. } => "ocr_unavailable",
+            LoadError::MemoryLimit { .. } => "memory_limit",
+            LoadError::Cancelled { .. } => "cancelled",
             LoadError::Io { .. } => "io",
         }
     }

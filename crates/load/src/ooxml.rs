@@ -1,11 +1,14 @@
-//! What the Office Open XML loaders (DOCX, PPTX) share: opening the zip
-//! container (and telling a password-protected file from a damaged one), and
+//! What the zip-and-XML loaders (DOCX, PPTX, XLSX, ODS, EPUB) share: opening
+//! the zip container (and telling a password-protected Office file from a
+//! damaged one), reading a bounded part, package relationships, and
 //! resolving XML entity references in text.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::collections::HashMap;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use quick_xml::events::BytesRef;
+use quick_xml::events::{BytesRef, Event};
+use quick_xml::Reader;
 
 use crate::error::{LoadError, Result};
 
@@ -54,4 +57,77 @@ pub(crate) fn push_reference(
         }
         None => Err(format!("unknown entity &{name};")),
     }
+}
+
+/// `target` (relative, as relationships write it) from the folder `base`.
+pub(crate) fn resolve(base: &str, target: &str) -> String {
+    if let Some(absolute) = target.strip_prefix('/') {
+        return absolute.to_string();
+    }
+    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    for piece in target.split('/') {
+        match piece {
+            ".." => {
+                parts.pop();
+            }
+            "." | "" => {}
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// Relationship id → (type, target) of a `.rels` part.
+pub(crate) fn relationships(
+    xml: &str,
+) -> std::result::Result<HashMap<String, (String, String)>, String> {
+    let mut reader = Reader::from_str(xml);
+    let mut out = HashMap::new();
+    loop {
+        match reader
+            .read_event()
+            .map_err(|e| format!("invalid relationships: {e}"))?
+        {
+            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"Relationship" => {
+                let mut id = None;
+                let mut kind = String::new();
+                let mut target = None;
+                for a in e.attributes().flatten() {
+                    let value = a
+                        .unescape_value()
+                        .map_err(|e| format!("invalid relationship: {e}"))?
+                        .into_owned();
+                    match a.key.local_name().as_ref() {
+                        b"Id" => id = Some(value),
+                        b"Type" => kind = value,
+                        b"Target" => target = Some(value),
+                        _ => {}
+                    }
+                }
+                if let (Some(id), Some(target)) = (id, target) {
+                    out.insert(id, (kind, target));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The part `name` of `archive` as text, at most `limit` bytes of it
+/// decompressed (a zip bomb costs no more); `None` when there is no such part.
+pub(crate) fn part<R: Read + Seek>(
+    archive: &mut zip::ZipArchive<R>,
+    name: &str,
+    limit: u64,
+) -> Option<std::result::Result<String, String>> {
+    let file = archive.by_name(name).ok()?;
+    let mut text = String::new();
+    Some(
+        BufReader::new(file.take(limit))
+            .read_to_string(&mut text)
+            .map(|_| text)
+            .map_err(|e| format!("cannot read {name}: {e}")),
+    )
 }

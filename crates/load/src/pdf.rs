@@ -11,7 +11,7 @@
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::{mpsc, Once};
+use std::sync::{mpsc, Arc, Once};
 use std::thread;
 use std::time::Duration;
 
@@ -26,8 +26,9 @@ const WORKER_NAME: &str = "cairn-pdf-extract";
 /// legitimate nesting into work instead of a process abort.
 const WORKER_STACK: usize = 64 * 1024 * 1024;
 
-/// Loads the pages of an in-memory PDF.
-pub(crate) fn load(path: &Path, bytes: Vec<u8>, timeout: Duration) -> Result<Vec<Page>> {
+/// Loads the pages of an in-memory PDF. Pages without a text layer come back
+/// with empty (or nearly empty) text; OCR, if any, is the caller's step.
+pub(crate) fn load(path: &Path, bytes: Arc<Vec<u8>>, timeout: Duration) -> Result<Vec<Page>> {
     silence_worker_panics();
     let (tx, rx) = mpsc::sync_channel(1);
     thread::Builder::new()
@@ -63,20 +64,14 @@ pub(crate) fn load(path: &Path, bytes: Vec<u8>, timeout: Duration) -> Result<Vec
         }
     };
 
-    let pages: Vec<Page> = raw_pages
+    Ok(raw_pages
         .into_iter()
         .map(|(number, raw)| Page {
             number: Some(number),
             text: clean_page_text(&raw),
             headings: Vec::new(),
         })
-        .collect();
-    if pages.iter().all(|p| p.text.is_empty()) {
-        return Err(LoadError::NoText {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(pages)
+        .collect())
 }
 
 enum Failure {

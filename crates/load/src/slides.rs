@@ -7,8 +7,7 @@
 //! Deliberately small: no charts, tables' cell structure, SmartArt or
 //! embedded objects; hidden slides are read like the others.
 
-use std::collections::HashMap;
-use std::io::{BufReader, Read, Seek};
+use std::io::{Read, Seek};
 use std::path::Path;
 
 use cairn_core::{Heading, Page};
@@ -16,6 +15,7 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use crate::error::{LoadError, Result};
+use crate::ooxml::{relationships, resolve};
 
 /// Most slides read from one file (a hostile archive can list any number).
 const MAX_SLIDES: usize = 5_000;
@@ -30,16 +30,7 @@ pub(crate) fn load<R: Read + Seek>(
     max_text_bytes: u64,
 ) -> Result<Vec<Page>> {
     let mut archive = crate::ooxml::open(path, reader, "pptx")?;
-    let mut part = |name: &str| -> Option<std::result::Result<String, String>> {
-        let file = archive.by_name(name).ok()?;
-        let mut text = String::new();
-        Some(
-            BufReader::new(file.take(max_xml_bytes))
-                .read_to_string(&mut text)
-                .map(|_| text)
-                .map_err(|e| format!("cannot read {name}: {e}")),
-        )
-    };
+    let mut part = |name: &str| crate::ooxml::part(&mut archive, name, max_xml_bytes);
     let corrupt = |reason: String| LoadError::corrupt(path, reason);
 
     let presentation = part("ppt/presentation.xml")
@@ -139,60 +130,6 @@ fn page(number: usize, paragraphs: &[String], notes: &[String]) -> Page {
         text,
         headings,
     }
-}
-
-/// `target` (relative, as relationships write it) from the folder `base`.
-fn resolve(base: &str, target: &str) -> String {
-    if let Some(absolute) = target.strip_prefix('/') {
-        return absolute.to_string();
-    }
-    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
-    for piece in target.split('/') {
-        match piece {
-            ".." => {
-                parts.pop();
-            }
-            "." | "" => {}
-            p => parts.push(p),
-        }
-    }
-    parts.join("/")
-}
-
-/// Relationship id → (type, target) of a `.rels` part.
-fn relationships(xml: &str) -> std::result::Result<HashMap<String, (String, String)>, String> {
-    let mut reader = Reader::from_str(xml);
-    let mut out = HashMap::new();
-    loop {
-        match reader
-            .read_event()
-            .map_err(|e| format!("invalid relationships: {e}"))?
-        {
-            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"Relationship" => {
-                let mut id = None;
-                let mut kind = String::new();
-                let mut target = None;
-                for a in e.attributes().flatten() {
-                    let value = a
-                        .unescape_value()
-                        .map_err(|e| format!("invalid relationship: {e}"))?
-                        .into_owned();
-                    match a.key.local_name().as_ref() {
-                        b"Id" => id = Some(value),
-                        b"Type" => kind = value,
-                        b"Target" => target = Some(value),
-                        _ => {}
-                    }
-                }
-                if let (Some(id), Some(target)) = (id, target) {
-                    out.insert(id, (kind, target));
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    Ok(out)
 }
 
 /// The relationship ids of the slides, in presentation order (`p:sldId`).

@@ -43,36 +43,87 @@ pub(crate) fn rows_as_text(
             .collect(),
         None => return Ok((String::new(), Vec::new())),
     };
-    let mut text = String::new();
-    let mut headings = Vec::new();
-    // The header on its own line first, so a table without data rows still
-    // says what it holds.
-    text.push_str(&header.join("; "));
-    text.push('\n');
+    let mut rows = RowWriter::new(Vec::new(), header, 1);
     for (i, record) in records.enumerate() {
         let record = record.map_err(|e| format!("invalid table: {e}"))?;
-        let row = i + 2;
-        let cells: Vec<String> = record
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| !v.trim().is_empty())
-            .map(|(c, v)| match header.get(c).filter(|h| !h.is_empty()) {
-                Some(h) => format!("{h}: {}", v.trim()),
-                None => v.trim().to_string(),
-            })
-            .collect();
-        if cells.is_empty() {
-            continue;
-        }
-        if (row - 2) % ROWS_PER_SECTION == 0 {
+        rows.row(i as u32 + 2, record.iter().enumerate());
+    }
+    Ok(rows.finish())
+}
+
+/// Writes a table's rows as text, each with its header next to its values,
+/// in sections of [`ROWS_PER_SECTION`] rows. Shared by CSV and spreadsheets.
+pub(crate) struct RowWriter {
+    /// Heading path above the row sections (a spreadsheet's sheet name).
+    prefix: Vec<String>,
+    header: Vec<String>,
+    /// The row number of the header; data rows follow it.
+    header_row: u32,
+    text: String,
+    headings: Vec<Heading>,
+    section: Option<u32>,
+}
+
+impl RowWriter {
+    /// Starts a table whose header (on row `header_row`) is `header`; the
+    /// header goes on its own line first, so a table without data rows still
+    /// says what it holds.
+    pub(crate) fn new(prefix: Vec<String>, header: Vec<String>, header_row: u32) -> Self {
+        let mut text = String::new();
+        let mut headings = Vec::new();
+        if !prefix.is_empty() {
             headings.push(Heading {
-                offset: text.len(),
-                path: vec![format!("Rows {}–{}", row, row + ROWS_PER_SECTION - 1)],
+                offset: 0,
+                path: prefix.clone(),
             });
         }
-        text.push_str(&format!("Row {row}: {}\n", cells.join("; ")));
+        text.push_str(&header.join("; "));
+        text.push('\n');
+        RowWriter {
+            prefix,
+            header,
+            header_row,
+            text,
+            headings,
+            section: None,
+        }
     }
-    Ok((text, headings))
+
+    /// Row `number`'s cells as (column index, value); empty values are left
+    /// out, and so is a row without any.
+    pub(crate) fn row<'a>(&mut self, number: u32, cells: impl Iterator<Item = (usize, &'a str)>) {
+        let cells: Vec<String> = cells
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(
+                |(c, v)| match self.header.get(c).filter(|h| !h.is_empty()) {
+                    Some(h) => format!("{h}: {}", v.trim()),
+                    None => v.trim().to_string(),
+                },
+            )
+            .collect();
+        if cells.is_empty() || number <= self.header_row {
+            return;
+        }
+        let per = ROWS_PER_SECTION as u32;
+        let section = (number - self.header_row - 1) / per;
+        if self.section != Some(section) {
+            self.section = Some(section);
+            let first = self.header_row + 1 + section * per;
+            let mut path = self.prefix.clone();
+            path.push(format!("Rows {first}–{}", first.saturating_add(per - 1)));
+            self.headings.push(Heading {
+                offset: self.text.len(),
+                path,
+            });
+        }
+        self.text
+            .push_str(&format!("Row {number}: {}\n", cells.join("; ")));
+    }
+
+    /// The text and its section headings.
+    pub(crate) fn finish(self) -> (String, Vec<Heading>) {
+        (self.text, self.headings)
+    }
 }
 
 /// The separator that splits the first line into the most fields, among

@@ -80,6 +80,9 @@ pub fn progress_renderer(quiet: bool) -> (Renderer, Option<ProgressBar>) {
                 b.set_message(path.clone());
                 b.inc(1);
             }
+            Progress::Ocr { path, done, pages } => {
+                b.set_message(format!("{path}: OCR, page {done}/{pages}"))
+            }
             Progress::Optimizing => b.set_message("optimizing index"),
             Progress::Finished => b.finish_and_clear(),
         };
@@ -99,6 +102,13 @@ pub fn progress_renderer(quiet: bool) -> (Renderer, Option<ProgressBar>) {
                     FileOutcome::Failed { error } => format!("failed: {error}"),
                 };
                 eprintln!("[{done}/{total}] {path}: {what}");
+            }
+            Progress::Ocr { path, done, pages } => {
+                if *done == 0 {
+                    eprintln!("{path}: reading {pages} page(s) without text by OCR");
+                } else {
+                    eprintln!("{path}: OCR page {done}/{pages} done");
+                }
             }
             Progress::Optimizing => eprintln!("optimizing index"),
             Progress::Finished => {}

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 mod answers;
 mod hostile;
 mod injection;
+mod ocr;
 #[path = "../../../../tests/support/models.rs"]
 mod support_models;
 

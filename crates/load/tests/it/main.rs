@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use cairn_core::{Document, Format};
 use cairn_load::{detect, load, walk, LoadError, LoadOptions, WalkOptions};
 
+mod books;
 mod hostile;
+mod ocr;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
@@ -244,12 +246,12 @@ fn size_limit_is_enforced_before_reading() {
 
 #[test]
 fn unsupported_and_missing_files() {
-    let err = load(&doc("diagram.png"), &LoadOptions::default()).expect_err("png");
+    let err = load(&doc("diagram.svg"), &LoadOptions::default()).expect_err("svg");
     assert!(
-        matches!(&err, LoadError::Unsupported { ext, .. } if ext == "png"),
+        matches!(&err, LoadError::Unsupported { ext, .. } if ext == "svg"),
         "{err:?}"
     );
-    assert!(err.to_string().contains("diagram.png"), "{err}");
+    assert!(err.to_string().contains("diagram.svg"), "{err}");
 
     let missing = doc("no-such-file.txt");
     let err = load(&missing, &LoadOptions::default()).expect_err("missing");
@@ -652,8 +654,8 @@ fn walk_fixture_docs_skips_hidden_and_ignored() {
     assert_eq!(
         skipped,
         vec![(
-            "diagram.png".to_string(),
-            "unsupported file type (.png)".to_string()
+            "diagram.svg".to_string(),
+            "unsupported file type (.svg)".to_string()
         )]
     );
 
@@ -688,7 +690,7 @@ fn walk_prunes_heavy_folders_and_reports_problems() {
     write("target/debug/build.log", b"compiling\n");
     write(".git/HEAD", b"ref: refs/heads/main\n");
     write("sub/target/deep.md", b"pruned at any depth\n");
-    write("photos/cat.jpg", b"\xff\xd8\xff\xe0");
+    write("photos/cat.heic", b"\0\0\0\x18ftypheic");
     write("LICENSE", b"Permission is hereby granted, free of charge\n");
     write("firmware", b"\x7fELF\x02\x01\x01\0\0\0");
     std::os::unix::fs::symlink(base, base.join("keep/loop")).expect("symlink");
@@ -724,7 +726,7 @@ fn walk_prunes_heavy_folders_and_reports_problems() {
     };
     assert!(find("keep/loop").contains("loop"), "{reasons:?}");
     assert!(find("dangling.md").contains("cannot read"), "{reasons:?}");
-    assert_eq!(find("photos/cat.jpg"), "unsupported file type (.jpg)");
+    assert_eq!(find("photos/cat.heic"), "unsupported file type (.heic)");
     assert_eq!(find("firmware"), "binary content, not text");
     assert!(find("missing-root").contains("cannot read"), "{reasons:?}");
     assert_eq!(reasons.len(), 5, "{reasons:?}");
