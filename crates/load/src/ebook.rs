@@ -13,7 +13,7 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use crate::error::{LoadError, Result};
-use crate::ooxml::{part, resolve};
+use crate::ooxml::{attr, part, resolve};
 use crate::sheets::Limits;
 
 /// Most chapters read from one book.
@@ -109,12 +109,7 @@ fn encrypted_content(xml: &str) -> bool {
             Ok(Event::Start(e)) | Ok(Event::Empty(e))
                 if e.local_name().as_ref() == b"CipherReference" =>
             {
-                let uri = e
-                    .attributes()
-                    .flatten()
-                    .find(|a| a.key.local_name().as_ref() == b"URI")
-                    .and_then(|a| a.unescape_value().ok().map(|v| v.to_lowercase()))
-                    .unwrap_or_default();
+                let uri = attr(&e, b"URI").unwrap_or_default().to_lowercase();
                 let font = [".ttf", ".otf", ".woff", ".woff2"]
                     .iter()
                     .any(|ext| uri.ends_with(ext));
@@ -143,11 +138,7 @@ fn first_attr(
             .map_err(|e| format!("invalid XML: {e}"))?
         {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == element => {
-                return Ok(e
-                    .attributes()
-                    .flatten()
-                    .find(|a| a.key.local_name().as_ref() == name)
-                    .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned())));
+                return Ok(attr(&e, name));
             }
             Event::Eof => return Ok(None),
             _ => {}
@@ -166,12 +157,7 @@ fn spine(opf: &str) -> std::result::Result<Vec<String>, String> {
             .map_err(|e| format!("invalid package document: {e}"))?
         {
             Event::Start(e) | Event::Empty(e) => {
-                let get = |key: &[u8]| {
-                    e.attributes()
-                        .flatten()
-                        .find(|a| a.key.local_name().as_ref() == key)
-                        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
-                };
+                let get = |key: &[u8]| attr(&e, key);
                 match e.local_name().as_ref() {
                     b"item" => {
                         if let (Some(id), Some(href)) = (get(b"id"), get(b"href")) {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use quick_xml::events::{BytesRef, Event};
+use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::Reader;
 
 use crate::error::{LoadError, Result};
@@ -75,6 +75,15 @@ pub(crate) fn resolve(base: &str, target: &str) -> String {
         }
     }
     parts.join("/")
+}
+
+/// The value of the attribute whose local name is `name` (any namespace
+/// prefix), when it is there and its escapes are valid.
+pub(crate) fn attr(e: &BytesStart<'_>, name: &[u8]) -> Option<String> {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.local_name().as_ref() == name)
+        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
 }
 
 /// Relationship id → (type, target) of a `.rels` part.

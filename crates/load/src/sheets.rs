@@ -25,7 +25,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use crate::error::{LoadError, Result};
-use crate::ooxml::{part, push_reference, relationships, resolve};
+use crate::ooxml::{attr, part, push_reference, relationships, resolve};
 use crate::table::RowWriter;
 
 /// Most sheets read from one workbook.
@@ -312,13 +312,6 @@ impl<'a> Pages<'a> {
         }
         Ok(self.pages)
     }
-}
-
-fn attr(e: &BytesStart<'_>, name: &[u8]) -> Option<String> {
-    e.attributes()
-        .flatten()
-        .find(|a| a.key.local_name().as_ref() == name)
-        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
 }
 
 /// (name, relationship id) of every sheet, in workbook order.
