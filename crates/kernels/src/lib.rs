@@ -28,10 +28,12 @@
 //! Q6_K (256-value super-blocks). Anything else stays with candle.
 //!
 //! This is the only crate of Cairn that uses `unsafe`: for SIMD intrinsics
-//! (in `x86`) and for handing a borrowed job to the pool's threads (in `pool`).
+//! (in `x86`), for handing a borrowed job to the pool's threads (in `pool`)
+//! and for the one call into the C allocator ([`release_free_memory`]).
 
 mod act;
 mod format;
+mod heap;
 mod pack;
 mod pool;
 mod scalar;
@@ -40,6 +42,7 @@ mod x86;
 
 pub use act::Activations;
 pub use format::Format;
+pub use heap::release_free_memory;
 pub use pack::Packed;
 pub use pool::Pool;
 

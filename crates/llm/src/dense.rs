@@ -244,13 +244,15 @@ impl Dense {
     }
 
     /// Loads the weights of a `qwen2` or `llama` file; rotary tables cover
-    /// `max_positions` positions.
+    /// `max_positions` positions. `file`, the GGUF itself, lets an untied
+    /// token table stay on disk (see [`embedding_and_head`]).
     pub fn from_gguf<R: std::io::Seek + std::io::Read>(
         arch: &str,
         ct: &gguf_file::Content,
         reader: &mut R,
         device: &Device,
         max_positions: usize,
+        file: Option<&std::fs::File>,
     ) -> Result<Self> {
         let md = |key: &str| metadata(ct, arch, key);
         let n_head = md("attention.head_count")?.to_u32()? as usize;
@@ -287,7 +289,7 @@ impl Dense {
         )?;
 
         // With tied embeddings the head multiplies by the same quantized table.
-        let (embed, output) = embedding_and_head(ct, reader, device)?;
+        let (embed, output) = embedding_and_head(ct, reader, device, file)?;
         let norm = RmsNorm::from_qtensor(ct.tensor(reader, "output_norm.weight", device)?, eps)?;
 
         let mut layers = Vec::with_capacity(n_layer);

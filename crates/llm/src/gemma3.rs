@@ -170,11 +170,13 @@ pub struct Gemma3 {
 
 impl Gemma3 {
     /// Loads the weights; rotary tables cover `max_positions` positions.
+    /// `file`, the GGUF itself, lets an untied token table stay on disk.
     pub fn from_gguf<R: std::io::Seek + std::io::Read>(
         ct: &gguf_file::Content,
         reader: &mut R,
         device: &Device,
         max_positions: usize,
+        file: Option<&std::fs::File>,
     ) -> Result<Self> {
         let prefix = ["gemma3", "gemma2", "gemma"]
             .into_iter()
@@ -226,7 +228,7 @@ impl Gemma3 {
             device,
         )?);
 
-        let (embed, output) = embedding_and_head(ct, reader, device)?;
+        let (embed, output) = embedding_and_head(ct, reader, device, file)?;
         let norm = RmsNorm::from_qtensor(ct.tensor(reader, "output_norm.weight", device)?, eps)?;
 
         let mut layers = Vec::with_capacity(n_layer);

@@ -424,7 +424,22 @@ impl LocalModel {
             })?);
             let content = Content::read(&mut reader).map_err(bad)?;
             info.runtime_quantization = Some("Q8_0".into());
-            Decoder::load(&arch, content, &mut reader, &device, info.context_length).map_err(bad)?
+            let file = reader
+                .get_ref()
+                .try_clone()
+                .map_err(|source| LlmError::Io {
+                    path: copy.clone(),
+                    source,
+                })?;
+            Decoder::load(
+                &arch,
+                content,
+                &mut reader,
+                &device,
+                info.context_length,
+                Some(&file),
+            )
+            .map_err(bad)?
         } else if slow {
             let t = Instant::now();
             let bytes = requant::requantize_in_memory(&content, &mut reader, GgmlDType::Q8_0)
@@ -437,11 +452,36 @@ impl LocalModel {
                 "re-quantized slow tensors to Q8_0"
             );
             info.runtime_quantization = Some("Q8_0".into());
-            Decoder::load(&arch, content, &mut cursor, &device, info.context_length).map_err(bad)?
+            Decoder::load(
+                &arch,
+                content,
+                &mut cursor,
+                &device,
+                info.context_length,
+                None,
+            )
+            .map_err(bad)?
         } else {
-            Decoder::load(&arch, content, &mut reader, &device, info.context_length).map_err(bad)?
+            let file = reader
+                .get_ref()
+                .try_clone()
+                .map_err(|source| LlmError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            Decoder::load(
+                &arch,
+                content,
+                &mut reader,
+                &device,
+                info.context_length,
+                Some(&file),
+            )
+            .map_err(bad)?
         };
         let stop_ids = stop_ids(&tokenizer, info.template);
+        // Every tensor was read into a buffer that is freed once repacked.
+        cairn_kernels::release_free_memory();
         tracing::info!(
             model = %info.name,
             arch = %info.architecture,
@@ -718,6 +758,9 @@ impl LocalModel {
                 stats.tokens_per_s = decode_steps as f64 / decode_s.max(1e-9);
             }
         }
+        // The prompt's activations are freed; give their pages back while the
+        // person reads (after the last token, so no word waits for it).
+        cairn_kernels::release_free_memory();
         Ok(stats)
     }
 }

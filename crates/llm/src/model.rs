@@ -39,13 +39,16 @@ pub(crate) fn architecture_cap(arch: &str) -> Option<usize> {
 }
 
 impl Decoder {
-    /// Builds the decoder for `arch`; `max_positions` bounds the tables we size ourselves.
+    /// Builds the decoder for `arch`; `max_positions` bounds the tables we size
+    /// ourselves. `file` is the GGUF `content` came from, when there is one on
+    /// disk: Cairn's decoders then leave an untied token table there.
     pub fn load<R: Read + Seek>(
         arch: &str,
         content: Content,
         reader: &mut R,
         device: &Device,
         max_positions: usize,
+        file: Option<&std::fs::File>,
     ) -> Result<Self> {
         Ok(match arch {
             "llama" | "qwen2" if Dense::supports(arch, &content) => Self::Dense(Dense::from_gguf(
@@ -54,6 +57,7 @@ impl Decoder {
                 reader,
                 device,
                 max_positions,
+                file,
             )?),
             "llama" => Self::Llama(quantized_llama::ModelWeights::from_gguf(
                 content, reader, device,
@@ -64,7 +68,13 @@ impl Decoder {
             "phi3" => Self::Phi3(quantized_phi3::ModelWeights::from_gguf(
                 false, content, reader, device,
             )?),
-            "gemma3" => Self::Gemma3(Gemma3::from_gguf(&content, reader, device, max_positions)?),
+            "gemma3" => Self::Gemma3(Gemma3::from_gguf(
+                &content,
+                reader,
+                device,
+                max_positions,
+                file,
+            )?),
             other => candle_core::bail!("unsupported architecture {other}"),
         })
     }

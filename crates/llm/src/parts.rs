@@ -1,11 +1,12 @@
 //! Pieces shared by Cairn's own decoders ([`crate::dense`], [`crate::gemma3`]).
 
+use std::fs::File;
 use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::{DType, Device, Result, Tensor};
 
-use crate::linear::{pack, packable, Embedding, Linear};
+use crate::linear::{pack, packable, Embedding, FileRows, Linear};
 
 /// cos/sin tables for one frequency base, shared by every layer that uses it.
 #[derive(Debug, Clone)]
@@ -88,27 +89,57 @@ pub(crate) fn metadata<'a>(
 
 /// The token-embedding table, kept quantized (rows are dequantized when looked
 /// up), and the output head: `output.weight`, or the same table when the
-/// embeddings are tied (then one copy serves both).
+/// embeddings are tied (then one copy serves both). With a head of its own and
+/// `file` (the GGUF `ct` was read from) on the CPU, the table stays in the file
+/// and rows are read from it when looked up ([`Embedding::File`]).
 pub(crate) fn embedding_and_head<R: std::io::Seek + std::io::Read>(
     ct: &gguf_file::Content,
     reader: &mut R,
     device: &Device,
+    file: Option<&File>,
 ) -> Result<(Embedding, Linear)> {
-    let table = ct.tensor(reader, "token_embd.weight", device)?;
-    let own_head = ct.tensor(reader, "output.weight", device).ok();
-    let embed = if packable(&table) {
-        Embedding::Packed(Arc::new(pack(&table)?))
-    } else {
-        Embedding::Candle(Arc::new(table))
-    };
-    let output = match (own_head, &embed) {
-        (Some(t), _) => Linear::from_qtensor(t)?,
-        (None, Embedding::Packed(p)) => Linear::Packed(p.clone()),
-        (None, Embedding::Candle(q)) => {
-            Linear::Candle(candle_core::quantized::QMatMul::from_arc(q.clone())?)
+    let own_head = match (
+        ct.tensor(reader, "output.weight", device).ok(),
+        file,
+        device,
+    ) {
+        (Some(head), Some(file), Device::Cpu) => {
+            let info = ct
+                .tensor_infos
+                .get("token_embd.weight")
+                .ok_or_else(|| candle_core::Error::Msg("cannot find token_embd.weight".into()))?;
+            let (rows, cols) = info.shape.dims2()?;
+            let rows = FileRows::new(
+                file.try_clone()?,
+                ct.tensor_data_offset + info.offset,
+                info.ggml_dtype,
+                rows,
+                cols,
+            )?;
+            return Ok((Embedding::File(Arc::new(rows)), Linear::from_qtensor(head)?));
         }
+        (head, _, _) => head,
     };
-    Ok((embed, output))
+    let table = ct.tensor(reader, "token_embd.weight", device)?;
+    if let Some(head) = own_head {
+        let embed = if packable(&table) {
+            Embedding::Packed(Arc::new(pack(&table)?))
+        } else {
+            Embedding::Candle(Arc::new(table))
+        };
+        return Ok((embed, Linear::from_qtensor(head)?));
+    }
+    // Tied: one quantized copy is both the table and the head.
+    Ok(if packable(&table) {
+        let p = Arc::new(pack(&table)?);
+        (Embedding::Packed(p.clone()), Linear::Packed(p))
+    } else {
+        let q = Arc::new(table);
+        (
+            Embedding::Candle(q.clone()),
+            Linear::Candle(candle_core::quantized::QMatMul::from_arc(q)?),
+        )
+    })
 }
 
 /// Fails when positions `pos..pos + len` go past the `max` the tables cover.

@@ -11,6 +11,7 @@ mod injection;
 mod ocr;
 #[path = "../../../../tests/support/models.rs"]
 mod support_models;
+mod upgrade;
 
 /// The crates below the engine find the installed models with a test helper;
 /// it must follow the engine's rule, the one the app and the CLI use.
