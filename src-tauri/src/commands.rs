@@ -41,6 +41,7 @@ pub async fn get_status(st: State<'_, AppState>, jobs: State<'_, Jobs>) -> Reply
             .collect(),
         busy: jobs.busy(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        index_format: cairn_engine::INDEX_FORMAT,
         defaults: AnswerDefaults {
             passages: defaults.k,
             answer_tokens: defaults.answer_tokens,
@@ -50,6 +51,7 @@ pub async fn get_status(st: State<'_, AppState>, jobs: State<'_, Jobs>) -> Reply
     match st.engine().await {
         Ok(engine) => {
             let docs = engine.documents();
+            status.embedding_model = Some(engine.embedder().model_id().to_string());
             status.documents = docs.len();
             status.chunks = docs.iter().map(|d| d.chunks as usize).sum();
         }

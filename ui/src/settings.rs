@@ -1,9 +1,10 @@
-//! Settings: answer model, answer length, temperature, passages and theme.
+//! Settings: answer model, answer length, temperature, passages and theme, and an
+//! About section with the version, index format and the models in use.
 
 use crate::api;
 use crate::app::store;
 use cairn_ipc::view::size;
-use cairn_ipc::{ModelRow, Settings, Theme};
+use cairn_ipc::{ModelRow, ModelState, Settings, Theme};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -113,11 +114,32 @@ pub fn SettingsView() -> impl IntoView {
                     }).collect_view()}
                 </div>
             </div>
-            <div class="field paths">
+            <div class="field paths" data-testid="about">
+                <label>"About Cairn"</label>
+                <div data-testid="about-version">{move || s.status.with(|st| format!(
+                    "Cairn {} · index format {}", st.version, st.index_format))}</div>
+                <div><span class="muted">"Answer model: "</span>
+                    <span data-testid="about-answer-model">{move || s.status.with(|st| answer_model(&st.model))}</span></div>
+                <div><span class="muted">"Embedding model: "</span>
+                    <span data-testid="about-embedding-model">{move || s.status.with(|st|
+                        st.embedding_model.clone().unwrap_or_else(|| "not loaded".into()))}</span></div>
                 <div><span class="muted">"Index: "</span>{move || s.status.with(|st| st.data_dir.clone())}</div>
                 <div><span class="muted">"Models: "</span>{move || s.status.with(|st| st.models_dir.clone())}</div>
-                <div class="muted">{move || format!("Cairn {}", s.status.with(|st| st.version.clone()))}</div>
+                <p class="hint">"Everything runs on this computer: documents, index and models never leave it, and Cairn makes no network connections."</p>
             </div>
         </section>
+    }
+}
+
+/// The answer model in use, as the About section names it.
+fn answer_model(state: &ModelState) -> String {
+    match state {
+        ModelState::Missing => "none installed".into(),
+        ModelState::Idle { name } => format!("{name} (loads when a question is typed)"),
+        ModelState::Loading { name } => format!("{name} (loading)"),
+        ModelState::Ready {
+            name, architecture, ..
+        } => format!("{name} ({architecture}, loaded)"),
+        ModelState::Failed { name, error } => format!("{name} could not be loaded: {error}"),
     }
 }

@@ -36,6 +36,11 @@ pub struct AppStatus {
     /// An ingest job is running or queued.
     pub busy: bool,
     pub version: String,
+    /// The on-disk index format this build reads and writes.
+    pub index_format: u32,
+    /// The embedding model the index is built with (`name@dimensions`), once
+    /// the engine is open.
+    pub embedding_model: Option<String>,
     /// The engine's answer defaults, shown where a setting is left at default.
     pub defaults: AnswerDefaults,
 }

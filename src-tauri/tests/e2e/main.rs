@@ -237,6 +237,35 @@ fn index_ask_and_open_a_citation() {
         .unwrap();
     assert_eq!(rows, json!(12));
     app.shot("09-library");
+
+    // About: the version, the index format and the two models in use.
+    s.click("[data-testid=nav-settings]").unwrap();
+    let about = s
+        .wait_for(
+            "the About section",
+            "(() => { const a = document.querySelector('[data-testid=about]');
+                      return a && [...a.querySelectorAll('[data-testid^=about-]')].map(e => e.textContent); })()",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    let about: Vec<String> = serde_json::from_value(about).unwrap();
+    assert_eq!(
+        about[0],
+        format!(
+            "Cairn {} · index format {}",
+            env!("CARGO_PKG_VERSION"),
+            cairn_engine::INDEX_FORMAT
+        ),
+        "{about:?}"
+    );
+    assert!(about[1].ends_with(", loaded)"), "{about:?}");
+    assert_eq!(about[2], "all-MiniLM-L6-v2@384", "{about:?}");
+    s.script(
+        "document.querySelector('[data-testid=about]').scrollIntoView(); return true;",
+        json!([]),
+    )
+    .unwrap();
+    app.shot("10-about");
 }
 
 /// Types a question and sends it with Enter, after the previous answer is done.
