@@ -266,10 +266,19 @@ async fn run(app: &AppHandle, job: Job) {
     };
     *lock(&jobs.running) = None;
     match result {
-        Ok(report) => emit(IngestEvent::Finished {
-            job: id,
-            summary: summary(&report),
-        }),
+        Ok(report) => {
+            emit(IngestEvent::Finished {
+                job: id,
+                summary: summary(&report),
+            });
+            if report.chunks > 0 {
+                // The window stays open for hours: give back what embedding the
+                // job's batches took (a query embeds one text).
+                if let Err(e) = engine.release_memory().await {
+                    tracing::warn!(error = %e, "could not release the embedder's memory");
+                }
+            }
+        }
         Err(EngineError::Cancelled) => emit(IngestEvent::Cancelled { job: id }),
         Err(e) => emit(IngestEvent::Failed {
             job: id,

@@ -8,6 +8,9 @@
 //!   real query embeddings, reporting p50/p95/p99.
 //! - `bench during-ingest` searches an index from this process while a separate
 //!   `cairn ingest` process writes to it, and compares latency before, during and after.
+//! - `bench memory PATH...` follows this process's resident memory through what the
+//!   desktop app does in one session: open the index, ingest, load the answer model,
+//!   answer a question, then sit idle.
 
 use crate::App;
 use anyhow::{Context, Result};
@@ -57,6 +60,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         idle_queries: usize,
     },
+    /// Resident memory after each step of a session: open, ingest, model loaded,
+    /// an answer, idle.
+    Memory {
+        /// Files or folders indexed into a fresh temporary index.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The question answered once the model is loaded.
+        #[arg(
+            long,
+            default_value = "How do I tell the shared MIME database about a new file type?"
+        )]
+        question: String,
+        /// Answer model file; default: the default model of the models folder.
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
 }
 
 /// Peak resident set size of this process in MiB (Linux), from /proc.
@@ -90,7 +109,77 @@ pub async fn run(app: &App, cmd: BenchCommand) -> Result<()> {
             k,
             idle_queries,
         } => during_ingest(app, base, paths, k, idle_queries).await,
+        BenchCommand::Memory {
+            paths,
+            question,
+            model,
+        } => memory(app, paths, &question, model).await,
     }
+}
+
+/// `VmRSS`, `RssAnon`, `RssFile` and `VmHWM` of this process in MiB (Linux).
+fn memory_now() -> Option<[f64; 4]> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    };
+    Some([
+        field("VmRSS:")?,
+        field("RssAnon:")?,
+        field("RssFile:")?,
+        field("VmHWM:")?,
+    ])
+}
+
+async fn memory(
+    app: &App,
+    paths: Vec<PathBuf>,
+    question: &str,
+    model: Option<PathBuf>,
+) -> Result<()> {
+    let row = |step: &str| {
+        let [rss, anon, file, peak] = memory_now().unwrap_or([f64::NAN; 4]);
+        println!("{step:<28} {rss:>8.0} {anon:>8.0} {file:>8.0} {peak:>8.0}");
+    };
+    println!(
+        "{:<28} {:>8} {:>8} {:>8} {:>8}",
+        "step (MiB)", "RSS", "anon", "file", "peak"
+    );
+    row("start");
+    let tmp = tempfile::tempdir().context("cannot create a temporary data directory")?;
+    let engine = app
+        .engine_with(EngineConfig::new(tmp.path()), OpenMode::Write)
+        .await?;
+    row("index open, embedder loaded");
+    let cancel: CancelFlag = Arc::default();
+    let report = engine.ingest(&paths, &|_| {}, &cancel).await?;
+    row(&format!("ingested {} chunks", report.chunks));
+    let t = Instant::now();
+    engine.release_memory().await?;
+    row(&format!("memory released ({} ms)", t.elapsed().as_millis()));
+    let answer_model = app.answer_model(model)?;
+    {
+        let m = answer_model.clone();
+        tokio::task::spawn_blocking(move || m.ensure(&mut |_| {}).map(|_| ()))
+            .await
+            .context("the model loader panicked")??;
+    }
+    row("answer model loaded");
+    let answer = engine
+        .ask(
+            question,
+            &[],
+            &cairn_engine::ask::AskOptions::default(),
+            &answer_model,
+            Box::new(|_| {}),
+        )
+        .await?;
+    row(&format!("answered ({} chars)", answer.answer.len()));
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    row("idle 2 s later");
+    Ok(())
 }
 
 async fn ingest(app: &App, paths: Vec<PathBuf>, in_process: bool) -> Result<()> {

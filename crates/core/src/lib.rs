@@ -58,6 +58,11 @@ pub trait Embedder: TokenCounter + Send + Sync {
     fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
     /// Embeds a search query.
     fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError>;
+    /// Gives back working memory kept from earlier calls (buffers sized by the
+    /// largest batch), for long-lived processes after an ingest. Nothing by default.
+    fn release_memory(&self) -> Result<(), EmbedError> {
+        Ok(())
+    }
 }
 
 /// Counts tokens the way a model's tokenizer would, so that chunks fit its window.

@@ -189,6 +189,39 @@ fn opening_twice_in_one_process_works() {
 }
 
 #[test]
+fn a_reopened_session_gives_the_same_vectors_and_a_failed_reopen_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = models_dir();
+    let config = EmbedderConfig::new(&models);
+    // A private copy of the model folder, so the test can take a file away.
+    let copy = dir.path().join("all-minilm-l6-v2");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(&config.model_dir).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    let e = FastEmbedder::open_with(EmbedderConfig {
+        model_dir: copy.clone(),
+        ..config
+    })
+    .unwrap();
+    let texts = ["a long passage about tides ".repeat(40), "short".to_string()];
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let before = e.embed_passages(&refs).unwrap();
+    Embedder::release_memory(&e).unwrap();
+    let after = e.embed_passages(&refs).unwrap();
+    for (a, b) in before.iter().zip(&after) {
+        assert!(cosine(a, b) > 0.99999);
+    }
+    std::fs::remove_file(copy.join("model.onnx")).unwrap();
+    let err = e.release_memory().unwrap_err();
+    assert!(err.to_string().contains("model.onnx"), "{err}");
+    // The session in use is untouched.
+    let still = e.embed_query("short").unwrap();
+    assert!(cosine(&still, &after[1]) > 0.99999);
+}
+
+#[test]
 fn missing_model_dir_gives_model_not_found() {
     let empty = tempfile::tempdir().unwrap();
     let err = FastEmbedder::open(empty.path()).unwrap_err();
