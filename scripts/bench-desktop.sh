@@ -4,11 +4,12 @@
 # display: as it starts (the answer model loads when a question is typed), or,
 # with CAIRN_PRELOAD_MODEL=1, with the default answer model loaded at start.
 # Method in docs/BENCHMARKS.md.
-# Usage: [CAIRN_PRELOAD_MODEL=1] scripts/bench-desktop.sh [RUNS]   (after launch.sh or test.sh built it)
+# Usage: [CAIRN_PRELOAD_MODEL=1] [CAIRN_DESKTOP=BINARY] scripts/bench-desktop.sh [RUNS]
+# (the release build that launch.sh and test.sh make, unless CAIRN_DESKTOP names another)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-3}"
-BIN="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}/debug/cairn-desktop"
+BIN="${CAIRN_DESKTOP:-${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}/release/cairn-desktop}"
 [ -x "$BIN" ] || { echo "error: $BIN not built; run scripts/launch.sh or scripts/test.sh" >&2; exit 1; }
 DISPLAY_NUM=:$((150 + RANDOM % 50))
 Xvfb "$DISPLAY_NUM" -screen 0 1600x1000x24 -nolisten tcp >/dev/null 2>&1 &

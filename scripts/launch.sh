@@ -12,16 +12,16 @@ export PATH="$HOME/.cache/cairn/tools/bin:$HOME/.cargo/bin:$PATH"
 
 echo "==> building the UI" >&2
 bash scripts/build-ui.sh
-# The same build as the test command (dependencies optimised, see Cargo.toml), so a
-# machine that ran the tests rebuilds nothing.
-echo "==> building cairn" >&2
-cargo build --workspace --all-targets --locked
+# The release build the package carries (the same one scripts/test.sh packages, so a
+# machine that ran the tests rebuilds nothing).
+echo "==> building cairn (release)" >&2
+cargo build --release --workspace --bins --locked
 
 # Install it as a package (scripts/package.sh) when it is missing or older than this build,
 # then run the installed app, as a person who downloaded the .deb would. Installing needs
 # root or password-less sudo; without either, the build is run in place.
-DESKTOP="$CARGO_TARGET_DIR/debug/cairn-desktop"
-CAIRN="$CARGO_TARGET_DIR/debug/cairn"
+DESKTOP="$CARGO_TARGET_DIR/release/cairn-desktop"
+CAIRN="$CARGO_TARGET_DIR/release/cairn"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
 if [ "${CAIRN_NO_INSTALL:-}" != 1 ] && command -v dpkg-deb >/dev/null && $SUDO true 2>/dev/null; then

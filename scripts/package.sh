@@ -12,10 +12,10 @@
 # is written to at run time: the index, settings and any model a person adds live in their
 # own XDG folders (~/.local/share/cairn, ~/.cache/cairn/models).
 #
-# The binaries are the ones `scripts/launch.sh` and `scripts/test.sh` build (the dev profile,
-# every dependency and the answer kernels at opt-level 3, no -C target-cpu=native: the
-# kernels pick AVX2/AVX-512 at run time), stripped of symbols and debug information. Packaging them needs
-# no second compile of the workspace. Prints the two package paths.
+# The binaries are a release build (Cargo.toml's [profile.release]: thin LTO, stripped; no
+# -C target-cpu=native: the kernels pick AVX2/AVX-512 at run time), kept in the shared
+# target directory beside the dev build the tests use, so only a changed crate rebuilds.
+# Prints the two package paths.
 #
 #   scripts/package.sh
 set -euo pipefail
@@ -29,10 +29,10 @@ version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)"
 models_version="1"
 arch="$(dpkg --print-architecture)"
 
-echo "==> building (a no-op after launch.sh or test.sh)" >&2
+echo "==> building the release binaries" >&2
 [ -f ui/dist/index.html ] || bash scripts/build-ui.sh >&2
-cargo build --workspace --all-targets --locked >&2
-bin="$CARGO_TARGET_DIR/debug"
+cargo build --release --workspace --bins --locked >&2
+bin="$CARGO_TARGET_DIR/release"
 
 stage="$CARGO_TARGET_DIR/deb-stage"
 rm -rf "$stage"

@@ -1,12 +1,18 @@
-//! Dense decoder for the qwen2 (Qwen2, Qwen2.5) and llama (Llama 2/3,
-//! SmolLM2, Mistral-style) families over quantized GGUF weights.
+//! Dense decoder for the qwen2 (Qwen2, Qwen2.5), qwen3, llama (Llama 2/3,
+//! SmolLM2, Mistral-style) and phi3 (Phi-3 mini 4k) families over quantized
+//! GGUF weights.
 //!
 //! Cairn's default answer model is a Qwen2.5 and its fallback a SmolLM2, so
 //! this decoder is ours rather than candle 0.11's `quantized_qwen2` /
-//! `quantized_llama`, which it follows in structure (GQA attention, q/k/v
-//! biases where the file has them, RMSNorm, rotary embeddings, SwiGLU). The
-//! two families differ in the rotary layout: qwen2 rotates the two halves of
-//! a head (NeoX style), llama rotates adjacent pairs (llama.cpp's "norm").
+//! `quantized_llama` / `quantized_qwen3`, which it follows in structure (GQA
+//! attention, q/k/v biases where the file has them, RMSNorm, rotary
+//! embeddings, SwiGLU). qwen3 adds an RMSNorm over each query and key head
+//! before the rotation (`attn_q_norm`, `attn_k_norm`) and may have heads wider
+//! than `hidden / heads` (`attention.key_length`). The families differ in the
+//! rotary layout: qwen2 and qwen3 rotate the two halves of a head (NeoX
+//! style), llama rotates adjacent pairs (llama.cpp's "norm"). phi3 is llama
+//! with NeoX rotation and its projections stacked: one `attn_qkv` matrix and
+//! one `ffn_up` holding the gate's rows then the up projection's.
 //! It differs from candle where that matters on a laptop:
 //!
 //! - the token embedding stays quantized and only the looked-up rows are
@@ -21,8 +27,9 @@
 //!   (length, position) pair over a long-running session.
 //!
 //! Llama 3.1+ rotary frequency factors (`rope_freqs.weight`) are applied.
-//! Mixture-of-experts llama files and partial rotary dimensions are left to
-//! candle's `quantized_llama` ([`Dense::supports`]).
+//! Mixture-of-experts llama files, partial rotary dimensions and phi3's
+//! long-context rotary factors are left to candle's `quantized_llama` /
+//! `quantized_phi3` ([`Dense::supports`]).
 
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Module, Result, Tensor};
@@ -33,19 +40,35 @@ use crate::parts::{embedding_and_head, ensure_room, metadata, Rotary};
 
 const DEFAULT_ROPE_BASE: f32 = 10_000.;
 
+/// The query, key and value projections: three matrices, or one whose rows
+/// are the three stacked (phi3's `attn_qkv`).
+#[derive(Debug)]
+enum Qkv {
+    Split { q: Linear, k: Linear, v: Linear },
+    Fused(Linear),
+}
+
+/// The MLP's gate and up projections: two matrices, or one whose rows are the
+/// gate's then the up projection's (phi3's `ffn_up`).
+#[derive(Debug)]
+enum GateUp {
+    Split { gate: Linear, up: Linear },
+    Fused(Linear),
+}
+
 #[derive(Debug)]
 struct Layer {
-    wq: Linear,
-    wk: Linear,
-    wv: Linear,
+    qkv: Qkv,
     bq: Option<Tensor>,
     bk: Option<Tensor>,
     bv: Option<Tensor>,
+    /// qwen3: RMSNorm over each query / key head before the rotation.
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
     wo: Linear,
     attn_norm: RmsNorm,
     ffn_norm: RmsNorm,
-    gate: Linear,
-    up: Linear,
+    gate_up: GateUp,
     down: Linear,
     cache: KvCache,
 }
@@ -153,7 +176,19 @@ impl Layer {
                 .contiguous()
         };
         // q, k and v share one quantization of `x`.
-        let mut qkv = forward_many(x, &[&self.wq, &self.wk, &self.wv])?.into_iter();
+        let projected = match &self.qkv {
+            Qkv::Split { q, k, v } => forward_many(x, &[q, k, v])?,
+            Qkv::Fused(w) => {
+                let y = w.forward(x)?;
+                let (nq, nkv) = (m.n_head * m.head_dim, m.n_kv_head * m.head_dim);
+                vec![
+                    y.narrow(2, 0, nq)?,
+                    y.narrow(2, nq, nkv)?,
+                    y.narrow(2, nq + nkv, nkv)?,
+                ]
+            }
+        };
+        let mut qkv = projected.into_iter();
         let mut project = |b: &Option<Tensor>| -> Result<Tensor> {
             let y = qkv.next().expect("three projections");
             match b {
@@ -164,6 +199,17 @@ impl Layer {
         let q = heads(project(&self.bq)?, m.n_head)?;
         let k = heads(project(&self.bk)?, m.n_kv_head)?;
         let v = heads(project(&self.bv)?, m.n_kv_head)?;
+        let per_head = |t: Tensor, norm: &Option<RmsNorm>| -> Result<Tensor> {
+            match norm {
+                Some(norm) => {
+                    let shape = t.dims().to_vec();
+                    norm.forward(&t.flatten(0, 2)?)?.reshape(shape)
+                }
+                None => Ok(t),
+            }
+        };
+        let q = per_head(q, &self.q_norm)?;
+        let k = per_head(k, &self.k_norm)?;
         let (q, k) = if m.interleaved {
             (
                 m.rotary.apply_interleaved(&q, pos)?,
@@ -202,9 +248,16 @@ impl Layer {
     }
 
     fn mlp(&self, x: &Tensor) -> Result<Tensor> {
-        let [gate, up]: [Tensor; 2] = forward_many(x, &[&self.gate, &self.up])?
-            .try_into()
-            .expect("two projections");
+        let [gate, up]: [Tensor; 2] = match &self.gate_up {
+            GateUp::Split { gate, up } => forward_many(x, &[gate, up])?
+                .try_into()
+                .expect("two projections"),
+            GateUp::Fused(w) => {
+                let y = w.forward(x)?;
+                let half = y.dim(2)? / 2;
+                [y.narrow(2, 0, half)?, y.narrow(2, half, half)?]
+            }
+        };
         self.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)
     }
 }
@@ -219,13 +272,21 @@ struct Dims<'a> {
 }
 
 impl Dense {
-    /// Whether this decoder runs `arch` files like `ct`: qwen2, and llama
-    /// without experts and with rotary embeddings over whole heads.
+    /// Whether this decoder runs `arch` files like `ct`: qwen2, qwen3, llama
+    /// without experts and phi3 without long-context rotary factors, the last
+    /// two with rotary embeddings over whole heads.
     pub fn supports(arch: &str, ct: &gguf_file::Content) -> bool {
         match arch {
-            "qwen2" => true,
-            "llama" => {
-                let md = |key: &str| metadata(ct, "llama", key).and_then(|v| v.to_u32()).ok();
+            "qwen2" | "qwen3" => true,
+            "llama" | "phi3" => {
+                if arch == "phi3"
+                    && ["rope_factors_long.weight", "rope_factors_short.weight"]
+                        .iter()
+                        .any(|t| ct.tensor_infos.contains_key(*t))
+                {
+                    return false;
+                }
+                let md = |key: &str| metadata(ct, arch, key).and_then(|v| v.to_u32()).ok();
                 let whole_heads = match (
                     md("rope.dimension_count"),
                     md("embedding_length"),
@@ -243,7 +304,7 @@ impl Dense {
         }
     }
 
-    /// Loads the weights of a `qwen2` or `llama` file; rotary tables cover
+    /// Loads the weights of a `qwen2`, `qwen3` or `llama` file; rotary tables cover
     /// `max_positions` positions. `file`, the GGUF itself, lets an untied
     /// token table stay on disk (see [`embedding_and_head`]).
     pub fn from_gguf<R: std::io::Seek + std::io::Read>(
@@ -263,16 +324,26 @@ impl Dense {
         let base = md("rope.freq_base")
             .and_then(|v| v.to_f32())
             .unwrap_or(DEFAULT_ROPE_BASE);
+        // Heads are `hidden / heads` wide unless the file says otherwise (qwen3).
+        let key_length = md("attention.key_length")
+            .and_then(|v| v.to_u32())
+            .ok()
+            .map(|n| n as usize);
+        let value_length = md("attention.value_length")
+            .and_then(|v| v.to_u32())
+            .ok()
+            .map(|n| n as usize);
         if n_head == 0
             || n_kv_head == 0
             || !n_head.is_multiple_of(n_kv_head)
-            || !hidden.is_multiple_of(n_head)
+            || (key_length.is_none() && !hidden.is_multiple_of(n_head))
+            || key_length.is_some_and(|k| k == 0 || value_length.is_some_and(|v| v != k))
         {
             candle_core::bail!(
-                "inconsistent {arch} shape: {n_head} heads, {n_kv_head} KV heads, hidden size {hidden}"
+                "inconsistent {arch} shape: {n_head} heads, {n_kv_head} KV heads, hidden size {hidden}, head size {key_length:?}/{value_length:?}"
             );
         }
-        let head_dim = hidden / n_head;
+        let head_dim = key_length.unwrap_or(hidden / n_head);
 
         // Llama 3.1+ scale some rotary frequencies down (llama.cpp's freq_factors).
         let factors = match ct.tensor(reader, "rope_freqs.weight", device) {
@@ -296,9 +367,14 @@ impl Dense {
         for i in 0..n_layer {
             let mut t = |name: &str| ct.tensor(reader, &format!("blk.{i}.{name}"), device);
             layers.push(Layer {
-                wq: Linear::from_qtensor(t("attn_q.weight")?)?,
-                wk: Linear::from_qtensor(t("attn_k.weight")?)?,
-                wv: Linear::from_qtensor(t("attn_v.weight")?)?,
+                qkv: match t("attn_qkv.weight") {
+                    Ok(w) => Qkv::Fused(Linear::from_qtensor(w)?),
+                    Err(_) => Qkv::Split {
+                        q: Linear::from_qtensor(t("attn_q.weight")?)?,
+                        k: Linear::from_qtensor(t("attn_k.weight")?)?,
+                        v: Linear::from_qtensor(t("attn_v.weight")?)?,
+                    },
+                },
                 bq: t("attn_q.bias")
                     .ok()
                     .map(|b| b.dequantize(device))
@@ -311,11 +387,24 @@ impl Dense {
                     .ok()
                     .map(|b| b.dequantize(device))
                     .transpose()?,
+                q_norm: t("attn_q_norm.weight")
+                    .ok()
+                    .map(|w| RmsNorm::from_qtensor(w, eps))
+                    .transpose()?,
+                k_norm: t("attn_k_norm.weight")
+                    .ok()
+                    .map(|w| RmsNorm::from_qtensor(w, eps))
+                    .transpose()?,
                 wo: Linear::from_qtensor(t("attn_output.weight")?)?,
                 attn_norm: RmsNorm::from_qtensor(t("attn_norm.weight")?, eps)?,
                 ffn_norm: RmsNorm::from_qtensor(t("ffn_norm.weight")?, eps)?,
-                gate: Linear::from_qtensor(t("ffn_gate.weight")?)?,
-                up: Linear::from_qtensor(t("ffn_up.weight")?)?,
+                gate_up: match t("ffn_gate.weight") {
+                    Ok(gate) => GateUp::Split {
+                        gate: Linear::from_qtensor(gate)?,
+                        up: Linear::from_qtensor(t("ffn_up.weight")?)?,
+                    },
+                    Err(_) => GateUp::Fused(Linear::from_qtensor(t("ffn_up.weight")?)?),
+                },
                 down: Linear::from_qtensor(t("ffn_down.weight")?)?,
                 cache: KvCache::default(),
             });

@@ -13,6 +13,10 @@
 //!   positions, so prefill can continue from a KV cache (chunked prefill);
 //! - the sliding window is honoured during decoding too: sliding layers keep
 //!   only the last `window - 1` positions in their cache;
+//! - the cache can be cut back to a shared prompt prefix
+//!   ([`Gemma3::truncate_kv`]) while every sliding layer still holds what the
+//!   next position sees, so a question after a short one reuses the system
+//!   prompt and template;
 //! - the feed-forward activation is GELU (tanh approximation), as in the
 //!   reference implementations, not SiLU.
 
@@ -121,6 +125,40 @@ impl Layer {
         self.cache = Some((k, v));
         self.cache_start = start;
         self.wo.forward(&y)
+    }
+
+    /// Whether the cache can be cut back to positions `0..len` and still hold
+    /// every key a query at position `len` sees (a sliding layer has dropped
+    /// the positions more than `window - 1` behind its last one).
+    fn can_keep(&self, len: usize) -> bool {
+        let Some((k, _)) = &self.cache else {
+            return len == 0;
+        };
+        let end = self.cache_start + k.dim(2).unwrap_or(0);
+        let first_seen = match self.window {
+            Some(w) => len.saturating_sub(w.saturating_sub(1)),
+            None => 0,
+        };
+        len <= end && self.cache_start <= first_seen
+    }
+
+    /// Cuts the cache back to positions before `len` (checked by [`Layer::can_keep`]).
+    fn keep(&mut self, len: usize) -> Result<()> {
+        if let Some((k, v)) = &self.cache {
+            let n = len - self.cache_start;
+            self.cache = if n == 0 {
+                None
+            } else {
+                Some((
+                    k.narrow(2, 0, n)?.contiguous()?,
+                    v.narrow(2, 0, n)?.contiguous()?,
+                ))
+            };
+            if self.cache.is_none() {
+                self.cache_start = len;
+            }
+        }
+        Ok(())
     }
 
     fn mlp(&self, x: &Tensor) -> Result<Tensor> {
@@ -291,6 +329,22 @@ impl Gemma3 {
         let last = x.narrow(1, len - 1, 1)?.squeeze(1)?;
         let last = self.norm.forward(&last)?;
         self.output.forward(&last)
+    }
+
+    /// Keeps the cached keys and values of positions `0..len` only, so a
+    /// prompt that starts like the previous one continues from there. Fails,
+    /// and forgets the cache, when a sliding-window layer no longer holds the
+    /// keys the next position would see (the previous prompt ran more than a
+    /// window past `len`).
+    pub fn truncate_kv(&mut self, len: usize) -> Result<()> {
+        if !self.layers.iter().all(|l| l.can_keep(len)) {
+            self.clear_kv_cache();
+            candle_core::bail!("cannot keep {len} cached positions");
+        }
+        for l in &mut self.layers {
+            l.keep(len)?;
+        }
+        Ok(())
     }
 
     /// Forgets the KV cache.

@@ -1,12 +1,12 @@
 //! Local answer generation: GGUF language models run with candle.
 //!
 //! - [`LocalModel`]: loads one GGUF file, picks the decoder from
-//!   `general.architecture` (qwen2 and llama through our own [`dense`]
-//!   module, gemma3 through [`gemma3`], qwen3, phi3 and mixture-of-experts
-//!   llama through candle's quantized models), and streams a chat answer
-//!   token by token with [`LocalModel::chat`]. With [`dense`] models the KV
-//!   cache of a prompt prefix shared with the previous call (system prompt,
-//!   template) is reused.
+//!   `general.architecture` (qwen2, qwen3, llama and phi3 through our own
+//!   [`dense`] module, gemma3 through [`gemma3`], mixture-of-experts llama and
+//!   long-context phi3 through candle's quantized models), and streams a chat
+//!   answer token by token with [`LocalModel::chat`]. With [`dense`] models the KV cache of a
+//!   prompt prefix shared with the previous call (system prompt, template) is
+//!   reused.
 //! - [`TextTokenizer`]: the tokenizer rebuilt from the file's own
 //!   `tokenizer.ggml.*` metadata (ids match llama.cpp's).
 //! - [`TemplateFamily`]: ChatML, Llama 3, Gemma and Phi-3 chat layouts and
@@ -300,6 +300,13 @@ fn info_from_header(
     if let Some(cap) = model::architecture_cap(&architecture) {
         context_length = context_length.min(cap);
     }
+    // phi3 files may declare a sliding attention window, which neither decoder
+    // applies: within it, full attention is the same thing, so stay inside.
+    if architecture == "phi3" {
+        if let Some(window) = h.uint("phi3.attention.sliding_window").filter(|w| *w > 0) {
+            context_length = context_length.min(window as usize);
+        }
+    }
     let chat_template = h.string("tokenizer.chat_template");
     let parameters = h
         .content
@@ -408,7 +415,7 @@ impl LocalModel {
         let content = Content::read(&mut reader).map_err(bad)?;
         let arch = info.architecture.clone();
         // Cairn's kernels run Q4_1/Q5_x as stored; only candle's own decoders
-        // (qwen3, phi3, mixture-of-experts llama) need them converted.
+        // (mixture-of-experts llama, long-context phi3) need them converted.
         let slow = opts.requantize_slow
             && !model::uses_kernels(&arch, &content)
             && requant::has_slow_tensors(&content);

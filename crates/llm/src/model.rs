@@ -4,7 +4,7 @@ use std::io::{Read, Seek};
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::{Device, Result, Tensor};
-use candle_transformers::models::{quantized_llama, quantized_phi3, quantized_qwen3};
+use candle_transformers::models::{quantized_llama, quantized_phi3};
 
 use crate::dense::Dense;
 use crate::gemma3::Gemma3;
@@ -15,9 +15,9 @@ pub const SUPPORTED: &[&str] = &["llama", "qwen2", "qwen3", "phi3", "gemma3"];
 pub(crate) enum Decoder {
     /// Mixture-of-experts llama files and others [`Dense`] does not take.
     Llama(quantized_llama::ModelWeights),
-    /// qwen2 and llama files: Cairn's own decoder.
+    /// qwen2, qwen3, llama and phi3 files: Cairn's own decoder.
     Dense(Dense),
-    Qwen3(quantized_qwen3::ModelWeights),
+    /// phi3 files with long-context rotary factors (Phi-3 128k).
     Phi3(quantized_phi3::ModelWeights),
     Gemma3(Gemma3),
 }
@@ -26,7 +26,8 @@ pub(crate) enum Decoder {
 /// matrix products use Cairn's kernels (which run every GGUF block type the
 /// shipped models have, as stored).
 pub(crate) fn uses_kernels(arch: &str, content: &Content) -> bool {
-    matches!(arch, "llama" | "qwen2") && Dense::supports(arch, content) || arch == "gemma3"
+    matches!(arch, "llama" | "qwen2" | "qwen3" | "phi3") && Dense::supports(arch, content)
+        || arch == "gemma3"
 }
 
 /// Longest context each decoder can address whatever the file says:
@@ -51,18 +52,10 @@ impl Decoder {
         file: Option<&std::fs::File>,
     ) -> Result<Self> {
         Ok(match arch {
-            "llama" | "qwen2" if Dense::supports(arch, &content) => Self::Dense(Dense::from_gguf(
-                arch,
-                &content,
-                reader,
-                device,
-                max_positions,
-                file,
-            )?),
+            "llama" | "qwen2" | "qwen3" | "phi3" if Dense::supports(arch, &content) => Self::Dense(
+                Dense::from_gguf(arch, &content, reader, device, max_positions, file)?,
+            ),
             "llama" => Self::Llama(quantized_llama::ModelWeights::from_gguf(
-                content, reader, device,
-            )?),
-            "qwen3" => Self::Qwen3(quantized_qwen3::ModelWeights::from_gguf(
                 content, reader, device,
             )?),
             "phi3" => Self::Phi3(quantized_phi3::ModelWeights::from_gguf(
@@ -84,7 +77,6 @@ impl Decoder {
         let logits = match self {
             Self::Llama(m) => m.forward(ids, pos)?,
             Self::Dense(m) => m.forward(ids, pos)?,
-            Self::Qwen3(m) => m.forward(ids, pos)?,
             Self::Phi3(m) => m.forward(ids, pos)?,
             Self::Gemma3(m) => m.forward(ids, pos)?,
         };
@@ -97,6 +89,7 @@ impl Decoder {
     pub fn keep_prefix(&mut self, len: usize) -> bool {
         match self {
             Self::Dense(m) if len > 0 => m.truncate_kv(len).is_ok(),
+            Self::Gemma3(m) if len > 0 => m.truncate_kv(len).is_ok(),
             _ => {
                 self.clear();
                 false
@@ -110,7 +103,6 @@ impl Decoder {
         match self {
             Self::Llama(m) => m.clear_kv_cache(),
             Self::Dense(m) => m.clear_kv_cache(),
-            Self::Qwen3(m) => m.clear_kv_cache(),
             Self::Phi3(_) => {}
             Self::Gemma3(m) => m.clear_kv_cache(),
         }

@@ -205,7 +205,10 @@ fn a_reopened_session_gives_the_same_vectors_and_a_failed_reopen_keeps_the_old_o
         ..config
     })
     .unwrap();
-    let texts = ["a long passage about tides ".repeat(40), "short".to_string()];
+    let texts = [
+        "a long passage about tides ".repeat(40),
+        "short".to_string(),
+    ];
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let before = e.embed_passages(&refs).unwrap();
     Embedder::release_memory(&e).unwrap();

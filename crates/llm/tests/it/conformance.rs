@@ -10,7 +10,7 @@
 //! the logits after the prompt within a small tolerance, and the greedy tokens
 //! wherever llama.cpp's choice is clear.
 
-use cairn_llm::{LoadOptions, LocalModel};
+use cairn_llm::{GenParams, LoadOptions, LocalModel};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -128,5 +128,37 @@ fn every_family_matches_llama_cpp_on_small_random_models() {
             }
             ids.push(next);
         }
+        // The teacher-forced steps above each continued from the cached
+        // prefix: the cache holds `ids` but its last token, so only that token
+        // runs, in every family Cairn's own decoders run.
+        let shared = ids.len() - 1;
+        let params = GenParams {
+            max_new_tokens: 1,
+            temperature: 0.0,
+            ignore_stop_tokens: true,
+            ..GenParams::default()
+        };
+        let stats = model
+            .generate(&ids, &params, &mut |_| std::ops::ControlFlow::Continue(()))
+            .unwrap_or_else(|e| panic!("{family}: {e}"));
+        assert_eq!(stats.cached_prompt_tokens, shared, "{family}: prefix reuse");
+        // A prompt sharing only two tokens keeps those two, except where a
+        // sliding-window layer (gemma3's, 4 positions here) no longer holds
+        // them: then it starts over.
+        let mut other = prompt[..2].to_vec();
+        other.push(prompt[2] ^ 1);
+        other.extend(prompt[3..].iter().rev());
+        let stats = model
+            .generate(
+                &other,
+                &params,
+                &mut |_| std::ops::ControlFlow::Continue(()),
+            )
+            .unwrap_or_else(|e| panic!("{family}: {e}"));
+        let expected = if family == "gemma3" { 0 } else { 2 };
+        assert_eq!(
+            stats.cached_prompt_tokens, expected,
+            "{family}: a short shared prefix"
+        );
     }
 }
