@@ -12,7 +12,7 @@
 # is written to at run time: the index, settings and any model a person adds live in their
 # own XDG folders (~/.local/share/cairn, ~/.cache/cairn/models).
 #
-# The binaries are a release build (Cargo.toml's [profile.release]: thin LTO, stripped; no
+# The binaries are a release build (Cargo.toml's [profile.release]: no LTO, stripped; no
 # -C target-cpu=native: the kernels pick AVX2/AVX-512 at run time), kept in the shared
 # target directory beside the dev build the tests use, so only a changed crate rebuilds.
 # Prints the two package paths.

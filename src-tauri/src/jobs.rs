@@ -16,6 +16,10 @@ use std::time::Instant;
 use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::{mpsc, oneshot, watch};
 
+/// Passages an indexing job must have embedded before the embedder's working
+/// memory is given back at its end (`Engine::release_memory`).
+const RELEASE_AFTER_CHUNKS: usize = 64;
+
 pub enum JobKind {
     /// Index files and folders (folders are synced).
     Ingest { roots: Vec<PathBuf> },
@@ -271,9 +275,10 @@ async fn run(app: &AppHandle, job: Job) {
                 job: id,
                 summary: summary(&report),
             });
-            if report.chunks > 0 {
+            if report.chunks >= RELEASE_AFTER_CHUNKS {
                 // The window stays open for hours: give back what embedding the
-                // job's batches took (a query embeds one text).
+                // job's batches took (a query embeds one text). Not after every
+                // saved file of a watched folder: reopening costs ~300 ms.
                 if let Err(e) = engine.release_memory().await {
                     tracing::warn!(error = %e, "could not release the embedder's memory");
                 }

@@ -176,7 +176,15 @@ async fn memory(
             Box::new(|_| {}),
         )
         .await?;
-    row(&format!("answered ({} chars)", answer.answer.len()));
+    row(&format!(
+        "answered ({} bytes{})",
+        answer.answer.len(),
+        if answer.refusal.is_some() {
+            ", refused"
+        } else {
+            ""
+        }
+    ));
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     row("idle 2 s later");
     Ok(())

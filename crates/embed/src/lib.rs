@@ -99,6 +99,8 @@ pub struct FastEmbedder {
     batch_size: usize,
     /// What the session was opened with, to open it again ([`FastEmbedder::release_memory`]).
     config: EmbedderConfig,
+    /// Length and modification time of `model.onnx` when it was opened.
+    onnx_identity: (u64, Option<std::time::SystemTime>),
 }
 
 impl std::fmt::Debug for FastEmbedder {
@@ -131,6 +133,7 @@ impl FastEmbedder {
             require_file(&config.model_dir.join(name))?;
         }
         let dimension = read_dimension(&config.model_dir.join("config.json"))?;
+        let onnx_identity = file_identity(&config.model_dir.join("model.onnx"))?;
         let embedding = session(&config)?;
 
         let mut counter = embedding.tokenizer.clone();
@@ -151,6 +154,7 @@ impl FastEmbedder {
             dimension,
             batch_size: config.batch_size,
             config,
+            onnx_identity,
         })
     }
 
@@ -161,6 +165,16 @@ impl FastEmbedder {
     /// milliseconds; meant for after an ingest, not between queries. On failure
     /// the current session stays in use.
     pub fn release_memory(&self) -> Result<()> {
+        // The files may have been replaced since (a package upgrade): only the
+        // model the index was built with may be reopened.
+        let onnx = self.config.model_dir.join("model.onnx");
+        let now = file_identity(&onnx)?;
+        if now != self.onnx_identity {
+            return Err(EmbedError::Runtime(format!(
+                "{} changed since it was opened; keeping the loaded model",
+                onnx.display()
+            )));
+        }
         let fresh = session(&self.config)?;
         let old = {
             let mut model = self.model.lock().unwrap_or_else(PoisonError::into_inner);
@@ -270,6 +284,15 @@ fn session(config: &EmbedderConfig) -> Result<TextEmbedding> {
             config.model_dir.display()
         ))
     })
+}
+
+/// A file's length and modification time, to notice it was replaced.
+fn file_identity(path: &Path) -> Result<(u64, Option<std::time::SystemTime>)> {
+    let meta = std::fs::metadata(path).map_err(|e| EmbedError::ModelNotFound {
+        path: path.display().to_string(),
+        reason: format!("cannot read it: {e}"),
+    })?;
+    Ok((meta.len(), meta.modified().ok()))
 }
 
 fn require_file(path: &Path) -> Result<()> {

@@ -293,7 +293,8 @@ impl Dense {
                     md("attention.head_count"),
                 ) {
                     (Some(rope), Some(hidden), Some(heads)) if heads > 0 => {
-                        rope as usize == hidden as usize / heads as usize
+                        let head = md("attention.key_length").unwrap_or(hidden / heads);
+                        rope == head
                     }
                     (None, _, _) => true,
                     _ => false,
@@ -304,7 +305,7 @@ impl Dense {
         }
     }
 
-    /// Loads the weights of a `qwen2`, `qwen3` or `llama` file; rotary tables cover
+    /// Loads the weights of a `qwen2`, `qwen3`, `llama` or `phi3` file; rotary tables cover
     /// `max_positions` positions. `file`, the GGUF itself, lets an untied
     /// token table stay on disk (see [`embedding_and_head`]).
     pub fn from_gguf<R: std::io::Seek + std::io::Read>(
@@ -366,10 +367,13 @@ impl Dense {
         let mut layers = Vec::with_capacity(n_layer);
         for i in 0..n_layer {
             let mut t = |name: &str| ct.tensor(reader, &format!("blk.{i}.{name}"), device);
+            // Stacked projections (phi3) are told apart by which tensors exist,
+            // so a damaged tensor is reported as such, not as a missing one.
+            let has = |name: &str| ct.tensor_infos.contains_key(&format!("blk.{i}.{name}"));
             layers.push(Layer {
-                qkv: match t("attn_qkv.weight") {
-                    Ok(w) => Qkv::Fused(Linear::from_qtensor(w)?),
-                    Err(_) => Qkv::Split {
+                qkv: match has("attn_qkv.weight") {
+                    true => Qkv::Fused(Linear::from_qtensor(t("attn_qkv.weight")?)?),
+                    false => Qkv::Split {
                         q: Linear::from_qtensor(t("attn_q.weight")?)?,
                         k: Linear::from_qtensor(t("attn_k.weight")?)?,
                         v: Linear::from_qtensor(t("attn_v.weight")?)?,
@@ -398,12 +402,12 @@ impl Dense {
                 wo: Linear::from_qtensor(t("attn_output.weight")?)?,
                 attn_norm: RmsNorm::from_qtensor(t("attn_norm.weight")?, eps)?,
                 ffn_norm: RmsNorm::from_qtensor(t("ffn_norm.weight")?, eps)?,
-                gate_up: match t("ffn_gate.weight") {
-                    Ok(gate) => GateUp::Split {
-                        gate: Linear::from_qtensor(gate)?,
+                gate_up: match has("ffn_gate.weight") {
+                    true => GateUp::Split {
+                        gate: Linear::from_qtensor(t("ffn_gate.weight")?)?,
                         up: Linear::from_qtensor(t("ffn_up.weight")?)?,
                     },
-                    Err(_) => GateUp::Fused(Linear::from_qtensor(t("ffn_up.weight")?)?),
+                    false => GateUp::Fused(Linear::from_qtensor(t("ffn_up.weight")?)?),
                 },
                 down: Linear::from_qtensor(t("ffn_down.weight")?)?,
                 cache: KvCache::default(),

@@ -3,10 +3,10 @@
 //! - [`LocalModel`]: loads one GGUF file, picks the decoder from
 //!   `general.architecture` (qwen2, qwen3, llama and phi3 through our own
 //!   [`dense`] module, gemma3 through [`gemma3`], mixture-of-experts llama and
-//!   long-context phi3 through candle's quantized models), and streams a chat
-//!   answer token by token with [`LocalModel::chat`]. With [`dense`] models the KV cache of a
-//!   prompt prefix shared with the previous call (system prompt, template) is
-//!   reused.
+//!   phi3 with long-context or partial rotary embeddings through candle's
+//!   quantized models), and streams a chat answer token by token with
+//!   [`LocalModel::chat`]. With Cairn's own decoders the KV cache of a prompt
+//!   prefix shared with the previous call (system prompt, template) is reused.
 //! - [`TextTokenizer`]: the tokenizer rebuilt from the file's own
 //!   `tokenizer.ggml.*` metadata (ids match llama.cpp's).
 //! - [`TemplateFamily`]: ChatML, Llama 3, Gemma and Phi-3 chat layouts and
@@ -299,13 +299,6 @@ fn info_from_header(
     let mut context_length = trained.unwrap_or(2048).min(opts.max_context);
     if let Some(cap) = model::architecture_cap(&architecture) {
         context_length = context_length.min(cap);
-    }
-    // phi3 files may declare a sliding attention window, which neither decoder
-    // applies: within it, full attention is the same thing, so stay inside.
-    if architecture == "phi3" {
-        if let Some(window) = h.uint("phi3.attention.sliding_window").filter(|w| *w > 0) {
-            context_length = context_length.min(window as usize);
-        }
     }
     let chat_template = h.string("tokenizer.chat_template");
     let parameters = h

@@ -134,7 +134,11 @@ pub(crate) enum Embedding {
     File(Arc<FileRows>),
 }
 
-/// A quantized `rows × cols` table stored at `offset` in a GGUF file.
+/// A quantized `rows × cols` table stored at `offset` in a GGUF file. The file
+/// is expected to stay as it was while the model is loaded: replacing it with a
+/// new file (as a package upgrade does) is fine, the open descriptor keeps the
+/// old contents; rewriting it in place is not, and a row cut off by a shorter
+/// file is an error.
 #[derive(Debug)]
 pub(crate) struct FileRows {
     file: Mutex<File>,
@@ -149,7 +153,7 @@ impl FileRows {
     /// A table of `dtype` values at `offset` in `file`, whose length is checked
     /// here so a truncated file fails at load, not at the first lookup.
     pub fn new(
-        mut file: File,
+        file: File,
         offset: u64,
         dtype: GgmlDType,
         rows: usize,
@@ -160,8 +164,13 @@ impl FileRows {
             candle_core::bail!("rows of {cols} values do not split into {dtype:?} blocks");
         }
         let row_bytes = cols / block * dtype.type_size();
-        let end = offset + (rows * row_bytes) as u64;
-        let len = file.seek(SeekFrom::End(0))?;
+        let end = rows
+            .checked_mul(row_bytes)
+            .and_then(|n| offset.checked_add(n as u64))
+            .ok_or_else(|| candle_core::Error::Msg("the token table's size overflows".into()))?;
+        // The length, not a seek: this descriptor shares its offset with the
+        // loader's, which is still reading the file.
+        let len = file.metadata()?.len();
         if end > len {
             candle_core::bail!(
                 "the token table ends at byte {end} but the file has only {len} bytes"

@@ -17,7 +17,8 @@ pub(crate) enum Decoder {
     Llama(quantized_llama::ModelWeights),
     /// qwen2, qwen3, llama and phi3 files: Cairn's own decoder.
     Dense(Dense),
-    /// phi3 files with long-context rotary factors (Phi-3 128k).
+    /// phi3 files with long-context rotary factors (Phi-3 128k) or partial
+    /// rotary embeddings (Phi-4-mini).
     Phi3(quantized_phi3::ModelWeights),
     Gemma3(Gemma3),
 }

@@ -109,13 +109,13 @@ pub(crate) fn embedding_and_head<R: std::io::Seek + std::io::Read>(
                 .get("token_embd.weight")
                 .ok_or_else(|| candle_core::Error::Msg("cannot find token_embd.weight".into()))?;
             let (rows, cols) = info.shape.dims2()?;
-            let rows = FileRows::new(
-                file.try_clone()?,
-                ct.tensor_data_offset + info.offset,
-                info.ggml_dtype,
-                rows,
-                cols,
-            )?;
+            let offset = ct
+                .tensor_data_offset
+                .checked_add(info.offset)
+                .ok_or_else(|| {
+                    candle_core::Error::Msg("token_embd.weight's offset overflows".into())
+                })?;
+            let rows = FileRows::new(file.try_clone()?, offset, info.ggml_dtype, rows, cols)?;
             return Ok((Embedding::File(Arc::new(rows)), Linear::from_qtensor(head)?));
         }
         (head, _, _) => head,

@@ -189,7 +189,7 @@ fn opening_twice_in_one_process_works() {
 }
 
 #[test]
-fn a_reopened_session_gives_the_same_vectors_and_a_failed_reopen_keeps_the_old_one() {
+fn a_reopened_session_gives_the_same_vectors_and_a_refused_reopen_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let models = models_dir();
     let config = EmbedderConfig::new(&models);
@@ -216,6 +216,16 @@ fn a_reopened_session_gives_the_same_vectors_and_a_failed_reopen_keeps_the_old_o
     for (a, b) in before.iter().zip(&after) {
         assert!(cosine(a, b) > 0.99999);
     }
+    // A model file replaced since the start is not reopened (an index's vectors
+    // must all come from one model), nor is a missing one.
+    let mut grown = std::fs::read(copy.join("model.onnx")).unwrap();
+    grown.push(0);
+    std::fs::write(copy.join("model.onnx"), grown).unwrap();
+    let err = e.release_memory().unwrap_err();
+    assert!(
+        err.to_string().contains("changed since it was opened"),
+        "{err}"
+    );
     std::fs::remove_file(copy.join("model.onnx")).unwrap();
     let err = e.release_memory().unwrap_err();
     assert!(err.to_string().contains("model.onnx"), "{err}");
