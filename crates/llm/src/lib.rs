@@ -416,6 +416,27 @@ impl LocalModel {
             (Some(dir), true) => Some(requant::cached_copy(path, dir, &content, &mut reader)?),
             _ => None,
         };
+        // From a file on disk, the decoder keeps a handle on it (an untied
+        // token table is read from there; see `Decoder::load`).
+        let context_length = info.context_length;
+        let from_file = |content: Content, mut reader: BufReader<File>, at: &Path| {
+            let file = reader
+                .get_ref()
+                .try_clone()
+                .map_err(|source| LlmError::Io {
+                    path: at.to_path_buf(),
+                    source,
+                })?;
+            Decoder::load(
+                &arch,
+                content,
+                &mut reader,
+                &device,
+                context_length,
+                Some(&file),
+            )
+            .map_err(bad)
+        };
         let decoder = if let Some(copy) = cached {
             drop(content);
             let mut reader = BufReader::new(File::open(&copy).map_err(|source| LlmError::Io {
@@ -424,22 +445,7 @@ impl LocalModel {
             })?);
             let content = Content::read(&mut reader).map_err(bad)?;
             info.runtime_quantization = Some("Q8_0".into());
-            let file = reader
-                .get_ref()
-                .try_clone()
-                .map_err(|source| LlmError::Io {
-                    path: copy.clone(),
-                    source,
-                })?;
-            Decoder::load(
-                &arch,
-                content,
-                &mut reader,
-                &device,
-                info.context_length,
-                Some(&file),
-            )
-            .map_err(bad)?
+            from_file(content, reader, &copy)?
         } else if slow {
             let t = Instant::now();
             let bytes = requant::requantize_in_memory(&content, &mut reader, GgmlDType::Q8_0)
@@ -452,32 +458,10 @@ impl LocalModel {
                 "re-quantized slow tensors to Q8_0"
             );
             info.runtime_quantization = Some("Q8_0".into());
-            Decoder::load(
-                &arch,
-                content,
-                &mut cursor,
-                &device,
-                info.context_length,
-                None,
-            )
-            .map_err(bad)?
+            Decoder::load(&arch, content, &mut cursor, &device, context_length, None)
+                .map_err(bad)?
         } else {
-            let file = reader
-                .get_ref()
-                .try_clone()
-                .map_err(|source| LlmError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-            Decoder::load(
-                &arch,
-                content,
-                &mut reader,
-                &device,
-                info.context_length,
-                Some(&file),
-            )
-            .map_err(bad)?
+            from_file(content, reader, path)?
         };
         let stop_ids = stop_ids(&tokenizer, info.template);
         // Every tensor was read into a buffer that is freed once repacked.
