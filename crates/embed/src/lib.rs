@@ -159,8 +159,8 @@ impl FastEmbedder {
     }
 
     /// Gives back the working memory of earlier calls. ONNX Runtime keeps its
-    /// buffers (its arena) at the size of the largest batch it has run, about
-    /// 140 MB more than a fresh session after indexing a folder; reopening the
+    /// buffers (its arena) at the size of the largest batch it has run, 124–146
+    /// MiB more than a fresh session after indexing `tests/eval/corpus`; reopening the
     /// session from the model files frees them. Takes a few hundred
     /// milliseconds; meant for after an ingest, not between queries. On failure
     /// the current session stays in use.
