@@ -11,7 +11,15 @@ The graph takes `input_ids`, `attention_mask` and `token_type_ids` (int64, [batc
 fastembed's mean pooling reads (it takes the sole output of the session).
 
 Usage:
-    export_minilm_onnx.py MODEL_DIR OUT.onnx [--reference REF.json]
+    export_minilm_onnx.py MODEL_DIR OUT.onnx [--reference REF.json] [--int8]
+
+With `--int8` the graph is then quantized for faster CPU inference with onnxruntime's dynamic
+quantization: every weight matrix (the MatMuls with a constant right-hand side, and the word
+embedding table) is stored as int8 with one scale per output channel, and activations are
+quantized per call. Embedding is about 1.7x faster than fp32 on 2 cores (3.3x
+sentence-transformers), the file is a quarter of the size, and the vectors stay close to the
+fp32 ones (cosine >= 0.97 against the reference, nDCG@10 on tests/eval unchanged; see
+docs/BENCHMARKS.md).
 
 MODEL_DIR holds `model.safetensors`, `config.json` and `tokenizer.json`. With `--reference`, the
 written model is run with onnxruntime on the reference sentences (tokenised with the `tokenizers`
@@ -33,6 +41,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 17  # LayerNormalization is a standard op from opset 17 on.
 MIN_COSINE = 0.9999
+# int8 weights and per-call activation scales move the vectors a little: 0.987-0.997 on the
+# reference sentences, 0.972 on the empty text (nothing but [CLS] [SEP]). Retrieval quality is
+# what matters, and it is measured on tests/eval (docs/BENCHMARKS.md).
+MIN_COSINE_INT8 = 0.97
 
 _SAFETENSORS_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": None, "I64": np.int64}
 
@@ -189,7 +201,35 @@ def build_model(weights: dict[str, np.ndarray], config: dict) -> onnx.ModelProto
     return model
 
 
-def verify(model_path: Path, model_dir: Path, reference_path: Path, max_length: int) -> float:
+def quantize(fp32_path: Path, out_path: Path) -> None:
+    """Writes the int8 version of the fp32 graph at `fp32_path` (see the module docs)."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # The quantizer logs a generic advice to pre-process the model on the root logger; this
+    # graph has nothing to pre-process.
+    logging.getLogger().setLevel(logging.ERROR)
+    model = onnx.load(str(fp32_path))
+    constants = {init.name for init in model.graph.initializer}
+    nodes = [
+        node.name
+        for node in model.graph.node
+        if (node.op_type == "MatMul" and node.input[1] in constants)
+        or (node.op_type == "Gather" and node.input[0] in constants)
+    ]
+    quantize_dynamic(
+        str(fp32_path),
+        str(out_path),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        nodes_to_quantize=nodes,
+    )
+
+
+def verify(
+    model_path: Path, model_dir: Path, reference_path: Path, max_length: int, min_cosine: float
+) -> float:
     """Runs the exported model on the reference sentences; returns the lowest cosine."""
     import onnxruntime as ort
     from tokenizers import Tokenizer
@@ -213,10 +253,10 @@ def verify(model_path: Path, model_dir: Path, reference_path: Path, max_length: 
         expected = np.asarray(expected, dtype=np.float64)
         cosine = float(np.dot(pooled, expected) / np.linalg.norm(expected))
         worst = min(worst, cosine)
-        if cosine < MIN_COSINE:
+        if cosine < min_cosine:
             raise SystemExit(
                 f"error: exported model disagrees with the reference on {sentence[:40]!r}: "
-                f"cosine {cosine:.6f} < {MIN_COSINE}"
+                f"cosine {cosine:.6f} < {min_cosine}"
             )
     return worst
 
@@ -227,6 +267,7 @@ def main() -> int:
     parser.add_argument("output", type=Path)
     parser.add_argument("--reference", type=Path, help="reference vectors JSON to verify against")
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--int8", action="store_true", help="quantize the weights to int8")
     args = parser.parse_args()
 
     config = json.loads((args.model_dir / "config.json").read_text(encoding="utf-8"))
@@ -234,9 +275,20 @@ def main() -> int:
     model = build_model(weights, config)
     tmp = args.output.with_name(args.output.name + ".partial")
     tmp.write_bytes(model.SerializeToString(deterministic=True))
-    if args.reference is not None:
+    if args.int8:
+        fp32 = args.output.with_name(args.output.name + ".fp32.partial")
+        tmp.replace(fp32)
         try:
-            worst = verify(tmp, args.model_dir, args.reference, args.max_length)
+            quantize(fp32, tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            fp32.unlink(missing_ok=True)
+    if args.reference is not None:
+        bar = MIN_COSINE_INT8 if args.int8 else MIN_COSINE
+        try:
+            worst = verify(tmp, args.model_dir, args.reference, args.max_length, bar)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -212,6 +212,7 @@ def install_generated(target: Path, entry: dict, wheels: dict[str, Path]) -> Non
             with archive, member, (Path(tmp) / Path(split_member(ref)[1]).name).open("wb") as out:
                 shutil.copyfileobj(member, out, BLOCK)
         cmd = [str(venv / "bin" / "python"), str(HERE / entry["generator"]), tmp, str(partial)]
+        cmd += entry.get("generator_args", [])
         if "reference" in entry:
             cmd += ["--reference", str(HERE / entry["reference"])]
         log(f"  running {entry['generator']}")

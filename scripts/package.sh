@@ -26,7 +26,7 @@ models="${CAIRN_MODELS_DIR:-$HOME/.cache/cairn/models}"
 dist="${CAIRN_DIST:-$PWD/dist}"
 version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)"
 # The models package's version moves only when the set of packaged models changes.
-models_version="1"
+models_version="2"
 arch="$(dpkg --print-architecture)"
 
 echo "==> building the release binaries" >&2
@@ -97,14 +97,17 @@ EOF
 mstage="$stage/cairn-models"
 mroot="$mstage/usr/lib/cairn/models"
 install -d "$mstage/DEBIAN" "$mroot" "$mstage/usr/share/doc/cairn-models"
-for need in all-minilm-l6-v2 onnxruntime/libonnxruntime.so qwen2.5-coder-0.5b-instruct-q4_k_m.gguf \
-  SmolLM2-135M-Instruct.Q4_1.gguf; do
+# The embedder ships as its int8 graph only (what Cairn runs); the fp32 export it was derived
+# from stays in the build machine's models folder.
+shipped="all-minilm-l6-v2/model-int8.onnx all-minilm-l6-v2/tokenizer.json all-minilm-l6-v2/config.json
+  all-minilm-l6-v2/special_tokens_map.json all-minilm-l6-v2/tokenizer_config.json
+  onnxruntime/libonnxruntime.so qwen2.5-coder-0.5b-instruct-q4_k_m.gguf SmolLM2-135M-Instruct.Q4_1.gguf"
+for need in $shipped; do
   [ -e "$models/$need" ] || { echo "missing $models/$need: run models/fetch.sh" >&2; exit 1; }
 done
+install -d "$mroot/onnxruntime" "$mroot/all-minilm-l6-v2"
 # Hard links where the stage is on the models' file system (no 600 MB copy), else copies.
-cp -al "$models/all-minilm-l6-v2" "$mroot/" 2>/dev/null || cp -a "$models/all-minilm-l6-v2" "$mroot/"
-install -d "$mroot/onnxruntime"
-for f in onnxruntime/libonnxruntime.so qwen2.5-coder-0.5b-instruct-q4_k_m.gguf SmolLM2-135M-Instruct.Q4_1.gguf; do
+for f in $shipped; do
   ln "$models/$f" "$mroot/$f" 2>/dev/null || cp "$models/$f" "$mroot/$f"
 done
 cat >"$mstage/usr/share/doc/cairn-models/copyright" <<'EOF'

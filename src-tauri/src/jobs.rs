@@ -7,7 +7,9 @@ use crate::state::{lock, AppState, EngineSlot};
 use cairn_engine::{
     CancelFlag, Engine, EngineConfig, EngineError, IngestReport, OpenMode, Progress,
 };
-use cairn_ipc::{events, FileOutcome, FileProblem, IngestEvent, IngestSummary, LibraryChanged};
+use cairn_ipc::{
+    events, FileOutcome, FileProblem, IndexUpgrade, IngestEvent, IngestSummary, LibraryChanged,
+};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -149,10 +151,28 @@ fn outcome(o: &cairn_engine::ingest::FileOutcome) -> FileOutcome {
     }
 }
 
-/// Opens the index for writing with the embedder from the models folder.
-async fn open_engine(st: &AppState) -> EngineSlot {
-    match Engine::open_with_models(EngineConfig::new(&st.data_dir), &st.models, OpenMode::Write)
-        .await
+/// Opens the index for writing with the embedder from the models folder. An
+/// index built with another embedding model is re-embedded first; the window
+/// follows that through [`events::UPGRADE`].
+async fn open_engine(app: &AppHandle, st: &AppState) -> EngineSlot {
+    let progress = |p: &cairn_engine::UpgradeProgress| {
+        let _ = app.emit(
+            events::UPGRADE,
+            IndexUpgrade {
+                from_model: p.from_model.clone(),
+                to_model: p.to_model.clone(),
+                done: p.done,
+                total: p.total,
+            },
+        );
+    };
+    match Engine::open_with_models_and_progress(
+        EngineConfig::new(&st.data_dir),
+        &st.models,
+        OpenMode::Write,
+        &progress,
+    )
+    .await
     {
         Ok(engine) => {
             tracing::info!(
@@ -175,7 +195,7 @@ async fn worker(
     engine_tx: watch::Sender<EngineSlot>,
     mut rx: mpsc::UnboundedReceiver<Job>,
 ) {
-    let slot = open_engine(&app.state::<AppState>()).await;
+    let slot = open_engine(&app, &app.state::<AppState>()).await;
     let documents = match &slot {
         EngineSlot::Ready(e) => e.documents().len(),
         _ => 0,

@@ -3,7 +3,7 @@
 use crate::{api, chat, library, settings, source};
 use cairn_ipc::view::{count, duration, eta_during_ocr, eta_ms, file_name};
 use cairn_ipc::{
-    events, AppStatus, ChatTurn, DocumentRow, FileOutcome, FileProblem, IngestEvent, IngestSummary,
+    events, AppStatus, ChatTurn, DocumentRow, FileOutcome, FileProblem, IndexUpgrade, IngestEvent, IngestSummary,
     LibraryChanged, ModelState, Settings, Theme,
 };
 use leptos::prelude::*;
@@ -71,6 +71,8 @@ pub struct Store {
     pub dragging: RwSignal<bool>,
     /// Bumped to ask the question box to take the focus.
     pub focus_question: RwSignal<u32>,
+    /// The index is being re-embedded for a new embedding model (at start-up).
+    pub upgrade: RwSignal<Option<IndexUpgrade>>,
 }
 
 impl Store {
@@ -210,6 +212,7 @@ pub fn App() -> impl IntoView {
         error: RwSignal::new(None),
         dragging: RwSignal::new(false),
         focus_question: RwSignal::new(0),
+        upgrade: RwSignal::new(None),
     };
     provide_context(s);
 
@@ -241,7 +244,9 @@ pub fn App() -> impl IntoView {
             s.refresh_docs();
         }
     });
+    api::listen::<IndexUpgrade>(events::UPGRADE, move |u| s.upgrade.set(Some(u)));
     api::listen::<LibraryChanged>(events::LIBRARY, move |_| {
+        s.upgrade.set(None);
         s.refresh_docs();
         s.refresh_status();
     });
@@ -290,6 +295,7 @@ pub fn App() -> impl IntoView {
             <Sidebar/>
             <main class="main">
                 <ErrorBanner/>
+                <UpgradePanel/>
                 <IngestPanel/>
                 {move || match s.view.get() {
                     View::Chat => chat::ChatView().into_any(),
@@ -365,6 +371,38 @@ fn ErrorBanner() -> impl IntoView {
                 <div class="banner error" role="alert">
                     <span>{e}</span>
                     <button class="link" on:click=move |_| s.error.set(None)>"Dismiss"</button>
+                </div>
+            }
+        })
+    }
+}
+
+/// Progress of the one-time re-embedding of an index built with another
+/// embedding model; gone when the index is open.
+#[component]
+fn UpgradePanel() -> impl IntoView {
+    let s = store();
+    move || {
+        s.upgrade.get().map(|u| {
+            let pct = if u.total == 0 {
+                100.0
+            } else {
+                u.done as f64 * 100.0 / u.total as f64
+            };
+            view! {
+                <div class="ingest" data-testid="upgrade" role="status">
+                    <div class="ingest-head">
+                        <strong>{format!(
+                            "Updating your index for the new embedding model: {} of {}",
+                            u.done,
+                            count(u.total, "passage", "passages")
+                        )}</strong>
+                    </div>
+                    <div class="bar"><div class="fill" style=format!("width: {pct:.1}%")></div></div>
+                    <div class="current">{format!(
+                        "Once, after an update: {} → {}. Your documents and chats are kept; searching waits until this is done.",
+                        u.from_model, u.to_model
+                    )}</div>
                 </div>
             }
         })

@@ -77,7 +77,19 @@ impl App {
 
     pub async fn engine_with(&self, cfg: EngineConfig, mode: OpenMode) -> Result<Engine> {
         let data_dir = cfg.data_dir.clone();
-        Engine::open_with_models(cfg, &self.models, mode)
+        // An index built with another embedding model is re-embedded once, before
+        // anything else; say so on stderr (stdout may be JSON).
+        let progress = |p: &cairn_engine::UpgradeProgress| {
+            if p.done == 0 {
+                eprintln!(
+                    "updating the index for the embedding model {} (it was built with {}): {} passages to embed again",
+                    p.to_model, p.from_model, p.total
+                );
+            } else {
+                eprintln!("  {} of {} passages", p.done, p.total);
+            }
+        };
+        Engine::open_with_models_and_progress(cfg, &self.models, mode, &progress)
             .await
             .with_context(|| format!("cannot open the index in {}", data_dir.display()))
     }

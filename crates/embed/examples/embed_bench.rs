@@ -6,14 +6,18 @@
 //! ```text
 //! cargo run --release -p cairn-embed --example embed_bench -- --threads 2 --n 256
 //! ```
-//! Options: `--n N` (256), `--threads T` (all cores), `--words W` (168), `--batch B` (8),
-//! `--file PATH` (/usr/share/common-licenses/GPL-3), `--models DIR` (default models dir).
+//! Options: `--n N` (256), `--threads T` (all cores), `--words W` (168), `--batch B` (the
+//! embedder's default for the graph: 1 for int8, 8 for fp32), `--graph FILE` (`model-int8.onnx`;
+//! `model.onnx` is the fp32 graph), `--file PATH` (/usr/share/common-licenses/GPL-3),
+//! `--models DIR` (default models dir).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use cairn_core::{Embedder, TokenCounter};
-use cairn_embed::{EmbedderConfig, FastEmbedder};
+use cairn_embed::{
+    EmbedderConfig, FastEmbedder, DEFAULT_BATCH_SIZE, FP32_BATCH_SIZE, FP32_GRAPH, INT8_GRAPH,
+};
 
 #[path = "../../../tests/support/models.rs"]
 mod models;
@@ -22,7 +26,8 @@ struct Args {
     n: usize,
     threads: Option<usize>,
     words: usize,
-    batch: usize,
+    batch: Option<usize>,
+    graph: String,
     file: PathBuf,
     models: PathBuf,
 }
@@ -32,7 +37,8 @@ fn parse_args() -> Result<Args, String> {
         n: 256,
         threads: None,
         words: 168,
-        batch: 8,
+        batch: None,
+        graph: INT8_GRAPH.to_owned(),
         file: PathBuf::from("/usr/share/common-licenses/GPL-3"),
         models: models::installed_models_dir(),
     };
@@ -44,7 +50,8 @@ fn parse_args() -> Result<Args, String> {
             "--n" => args.n = number()?,
             "--threads" => args.threads = Some(number()?),
             "--words" => args.words = number()?,
-            "--batch" => args.batch = number()?,
+            "--batch" => args.batch = Some(number()?),
+            "--graph" => args.graph = value.clone(),
             "--file" => args.file = PathBuf::from(&value),
             "--models" => args.models = PathBuf::from(&value),
             _ => return Err(format!("unknown option {flag}")),
@@ -82,9 +89,15 @@ fn run() -> Result<(), String> {
     let texts = make_texts(&source, args.n, args.words)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
 
+    let batch = args.batch.unwrap_or(if args.graph == FP32_GRAPH {
+        FP32_BATCH_SIZE
+    } else {
+        DEFAULT_BATCH_SIZE
+    });
     let config = EmbedderConfig {
         threads: args.threads,
-        batch_size: args.batch,
+        batch_size: batch,
+        graph: args.graph.clone(),
         ..EmbedderConfig::new(&args.models)
     };
     let embedder = FastEmbedder::open_with(config).map_err(|e| e.to_string())?;
@@ -92,7 +105,7 @@ fn run() -> Result<(), String> {
 
     // Warm up: the first run pays ONNX Runtime's allocation and kernel selection.
     embedder
-        .embed_passages(&refs[..refs.len().min(args.batch)])
+        .embed_passages(&refs[..refs.len().min(batch.max(8))])
         .map_err(|e| e.to_string())?;
     let start = Instant::now();
     let vectors = embedder.embed_passages(&refs).map_err(|e| e.to_string())?;
@@ -103,10 +116,10 @@ fn run() -> Result<(), String> {
         .threads
         .map_or_else(|| "all".to_owned(), |t| t.to_string());
     println!(
-        "cairn-embed (fastembed + ONNX Runtime): {} texts, mean {:.0} tokens, threads {threads}, batch {}",
+        "cairn-embed (fastembed + ONNX Runtime, {}): {} texts, mean {:.0} tokens, threads {threads}, batch {batch}",
+        args.graph,
         refs.len(),
         tokens as f64 / refs.len() as f64,
-        args.batch
     );
     println!(
         "{:.2} s, {:.1} chunks/s, {:.1} ms/chunk",

@@ -28,6 +28,7 @@ pub mod ingest;
 pub mod library;
 pub mod models;
 pub mod search;
+pub mod upgrade;
 pub mod verify;
 
 pub use cairn_core::fusion::{FusionConfig, FusionMethod};
@@ -42,6 +43,7 @@ pub use ingest::{CancelFlag, FileFailure, FileOutcome, IngestReport, Progress};
 pub use library::SourcePage;
 pub use models::{system_models_dir, AnswerModel, ModelEntry, ModelStatus, ModelsDir};
 pub use search::SearchMode;
+pub use upgrade::UpgradeProgress;
 
 use cairn_store::Store;
 use std::path::{Path, PathBuf};
@@ -172,8 +174,18 @@ pub struct Engine {
 
 impl Engine {
     /// Opens the data directory with the given embedder. `OpenMode::Write` takes the
-    /// writer lock and repairs any interrupted write.
+    /// writer lock and repairs any interrupted write. An index built with another
+    /// embedding model is re-embedded first ([`Engine::open_with_progress`] reports
+    /// how far that is).
     pub async fn open(
+        cfg: EngineConfig,
+        embedder: Arc<dyn Embedder>,
+        mode: OpenMode,
+    ) -> Result<Self> {
+        Self::open_with_progress(cfg, embedder, mode, &|_| {}).await
+    }
+
+    async fn open_store(
         cfg: EngineConfig,
         embedder: Arc<dyn Embedder>,
         mode: OpenMode,
@@ -199,8 +211,7 @@ impl Engine {
         models: &ModelsDir,
         mode: OpenMode,
     ) -> Result<Self> {
-        let embedder = models.embedder()?;
-        Self::open(cfg, embedder, mode).await
+        Self::open_with_models_and_progress(cfg, models, mode, &|_| {}).await
     }
 
     pub fn config(&self) -> &EngineConfig {

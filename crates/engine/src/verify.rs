@@ -28,10 +28,38 @@ impl Engine {
     /// (see [`Store::open_for_repair`]): what `cairn repair` runs. Unlike
     /// [`Engine::repair`] it also copes with a catalogue, table or index that no longer
     /// opens, for example after a power loss or a full disk.
+    ///
+    /// An index built with another embedding model is checked and mended with
+    /// that model first, then re-embedded with `embedder` (see [`crate::upgrade`]).
     pub async fn open_for_repair(
         cfg: EngineConfig,
         embedder: Arc<dyn Embedder>,
     ) -> Result<(Self, RepairReport)> {
+        let mut built_with = None;
+        if crate::upgrade::needs_reembedding(&cfg, embedder.as_ref()) {
+            if let Ok(Some(meta)) = cairn_store::read_meta(&cfg.data_dir) {
+                built_with = Some((meta.embed_model, meta.dimension));
+            }
+        }
+        if let Some((model, dim)) = built_with {
+            let (store, report) = Store::open_for_repair(&cfg.data_dir, &model, dim).await?;
+            crate::upgrade::reembed_store(store, &cfg, &embedder, &|_| {}).await?;
+            let store = Store::open(
+                &cfg.data_dir,
+                embedder.model_id(),
+                embedder.dimension(),
+                cairn_store::OpenMode::Write,
+            )
+            .await?;
+            return Ok((
+                Engine {
+                    cfg,
+                    embedder,
+                    store,
+                },
+                report,
+            ));
+        }
         let (store, report) =
             Store::open_for_repair(&cfg.data_dir, embedder.model_id(), embedder.dimension())
                 .await?;

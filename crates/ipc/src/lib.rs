@@ -19,6 +19,8 @@ pub mod events {
     pub const MODEL: &str = "cairn://model";
     /// Payload: [`super::LibraryChanged`]; the document list should be reloaded.
     pub const LIBRARY: &str = "cairn://library";
+    /// Payload: [`super::IndexUpgrade`]; the index is being re-embedded at start-up.
+    pub const UPGRADE: &str = "cairn://upgrade";
 }
 
 /// What the window shows at start-up and after each change of state.
@@ -176,6 +178,17 @@ pub struct IngestSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LibraryChanged {
     pub documents: usize,
+}
+
+/// The index was built with another embedding model and its passages are being
+/// embedded again with the installed one (once, after an upgrade of Cairn).
+/// Sent after every batch; a [`LibraryChanged`] follows when the index is open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexUpgrade {
+    pub from_model: String,
+    pub to_model: String,
+    pub done: usize,
+    pub total: usize,
 }
 
 /// Streamed while an answer is produced, over the channel passed to `ask`.

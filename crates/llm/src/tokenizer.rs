@@ -70,8 +70,6 @@ pub struct TextTokenizer {
     control: Vec<(String, u32)>,
     /// Ids that never appear in decoded output (control and unknown tokens).
     hidden: HashSet<u32>,
-    /// Token spellings by id, to look up stop tokens by name.
-    by_text: HashMap<String, u32>,
     bos: Option<u32>,
     eos: Option<u32>,
     eot: Option<u32>,
@@ -82,7 +80,7 @@ impl std::fmt::Debug for TextTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TextTokenizer")
             .field("kind", &self.kind)
-            .field("vocab", &self.by_text.len())
+            .field("vocab", &self.vocab_size())
             .field("bos", &self.bos)
             .field("eos", &self.eos)
             .finish()
@@ -184,9 +182,12 @@ impl TextTokenizer {
             .map_err(|e| LlmError::Runtime(format!("detokenizer failed: {e}")))
     }
 
-    /// Id of a token by its exact spelling.
+    /// Id of a token by its exact spelling (the first id of a spelling listed
+    /// twice, as llama.cpp does; the vocabulary is built that way). Looked up in
+    /// the tokenizer's own maps: a second copy of a 150k-entry vocabulary cost
+    /// about 10 MB.
     pub fn token_id(&self, text: &str) -> Option<u32> {
-        self.by_text.get(text).copied()
+        self.inner.token_to_id(text)
     }
 
     /// Whether a spelling is a control token (so templates may use it).
@@ -214,7 +215,7 @@ impl TextTokenizer {
 
     /// Number of entries in the vocabulary.
     pub fn vocab_size(&self) -> usize {
-        self.by_text.len()
+        self.inner.get_vocab_size(true)
     }
 
     fn byte_level_bpe(h: &Header, path: &Path) -> Result<Self, LlmError> {
@@ -323,8 +324,6 @@ impl TextTokenizer {
     fn from_tokenizer_json(h: &Header, json: &Path) -> Result<Self, LlmError> {
         let inner = tokenizers::Tokenizer::from_file(json)
             .map_err(|e| tok_err(json, format!("cannot read tokenizer.json: {e}")))?;
-        let mut by_text: HashMap<String, u32> = inner.get_vocab(true).into_iter().collect();
-        by_text.shrink_to_fit();
         let specials: Vec<(String, u32)> = inner
             .get_added_tokens_decoder()
             .into_iter()
@@ -337,7 +336,6 @@ impl TextTokenizer {
             TokenizerKind::TokenizerJson,
             specials,
             Vec::new(),
-            by_text,
             id_of("tokenizer.ggml.bos_token_id"),
             id_of("tokenizer.ggml.eos_token_id"),
             id_of("tokenizer.ggml.eot_token_id"),
@@ -351,7 +349,6 @@ impl TextTokenizer {
         kind: TokenizerKind,
         mut control: Vec<(String, u32)>,
         extra_hidden: Vec<u32>,
-        by_text: HashMap<String, u32>,
         bos: Option<u32>,
         eos: Option<u32>,
         eot: Option<u32>,
@@ -365,7 +362,6 @@ impl TextTokenizer {
             kind,
             control,
             hidden,
-            by_text,
             bos,
             eos,
             eot,
@@ -458,16 +454,11 @@ impl<'a> Common<'a> {
                 .add_tokens(user)
                 .map_err(|e| LlmError::Runtime(format!("cannot add user-defined tokens: {e}")))?;
         }
-        let mut by_text = HashMap::with_capacity(self.tokens.len());
-        for (id, t) in self.tokens.iter().enumerate() {
-            by_text.entry((*t).to_string()).or_insert(id as u32);
-        }
         Ok(TextTokenizer::assemble(
             inner,
             kind,
             control,
             hidden,
-            by_text,
             self.bos,
             self.eos,
             self.eot,

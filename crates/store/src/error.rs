@@ -29,7 +29,9 @@ pub enum StoreError {
     /// A file Cairn wrote itself (catalogue, meta.json) does not parse.
     #[error("index data at {path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
-    #[error("the index was built with embedding model {index_model}, but {configured} is configured; re-index into a new data directory or switch back")]
+    /// The index was built with another embedding model. The engine moves it to
+    /// the configured model with [`crate::Store::reembed`]; the store alone refuses.
+    #[error("the index was built with embedding model {index_model}, but {configured} is configured; it must be re-embedded (Cairn does that when it opens the index for writing)")]
     ModelMismatch {
         index_model: String,
         configured: String,
@@ -70,6 +72,12 @@ pub enum StoreError {
         #[source]
         source: tantivy::TantivyError,
     },
+    /// An operation that changes the index was called on a read-only store.
+    #[error("the index is open read-only; this needs the writer")]
+    ReadOnly,
+    /// A re-embedding could not switch models because rows are missing in the new folder.
+    #[error("re-embedding into {model} is incomplete: {missing} documents lack rows")]
+    ReembedIncomplete { model: String, missing: usize },
     /// A background thread of the store panicked or was cancelled.
     #[error("index task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -112,7 +120,9 @@ impl StoreError {
             StoreError::Vector { source, .. } => chain_kind(source.as_ref()),
             StoreError::Arrow { source, .. } => chain_kind(source),
             StoreError::Keyword { source, .. } => tantivy_kind(source),
-            StoreError::Task(_) => ErrorKind::Other,
+            StoreError::Task(_) | StoreError::ReadOnly | StoreError::ReembedIncomplete { .. } => {
+                ErrorKind::Other
+            }
         }
     }
 

@@ -38,11 +38,13 @@ pub mod catalogue;
 mod chunk;
 mod error;
 pub mod keyword;
+mod reembed;
 pub mod vector;
 
 pub use catalogue::{Catalogue, DocEntry, DocStatus};
 pub use chunk::StoredChunk;
 pub use error::{ErrorKind, Result, StoreError};
+pub use reembed::Reembedding;
 pub use vector::IdScan;
 
 pub(crate) use error::io_err;
@@ -88,19 +90,53 @@ pub fn doc_id_for(path: &str) -> String {
     hash.to_hex()[..32].to_string()
 }
 
-/// Identity of the embedding space an index was built in.
+/// Identity of the embedding space an index was built in (`meta.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexMeta {
     pub version: u32,
     pub embed_model: String,
     pub dimension: usize,
+    /// The LanceDB folder inside the index that holds the vectors. Format 1 had
+    /// no such field and always used `lance`; a re-embedding writes a new folder
+    /// and switches to it in one write of this file.
+    #[serde(default = "default_vectors_dir")]
+    pub vectors: String,
+    /// A re-embedding that started and has not finished ([`Store::reembed`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reembed: Option<ReembedTarget>,
+}
+
+/// Where a re-embedding writes, and for which model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReembedTarget {
+    pub embed_model: String,
+    pub dimension: usize,
+    pub vectors: String,
+}
+
+fn default_vectors_dir() -> String {
+    "lance".to_owned()
+}
+
+/// Whether `name` is a vector folder name Cairn writes (`lance`, `lance-<digits>`):
+/// `meta.json` must never point outside the index.
+fn is_vectors_dir_name(name: &str) -> bool {
+    name == "lance"
+        || name
+            .strip_prefix("lance-")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The on-disk format this Cairn writes and reads (`meta.json`'s `version`,
 /// and the catalogue's). An index of a newer format is refused with
 /// [`StoreError::NewerFormat`] and never repaired; a change of format must
 /// come with an in-place upgrade of older indexes on their first write open.
-pub const INDEX_FORMAT: u32 = 1;
+///
+/// - 1: vectors in `lance/`.
+/// - 2: `meta.json` names the vector folder (`vectors`) and records a
+///   re-embedding in progress (`reembed`), so an index can move to another
+///   embedding model without losing what it holds. Format 1 is read as is.
+pub const INDEX_FORMAT: u32 = 2;
 const META_VERSION: u32 = INDEX_FORMAT;
 
 /// Whether the caller intends to change the index.
@@ -264,11 +300,14 @@ impl Store {
             OpenMode::Write => Some(acquire_lock(&dir.join("LOCK"))?),
             OpenMode::Read => None,
         };
-        {
+        let meta = {
             let (d, m) = (dir.to_path_buf(), model_id.to_string());
-            blocking(move || check_meta(&d, &m, dim, mode)).await?;
+            blocking(move || check_meta(&d, &m, dim, mode)).await?
+        };
+        if mode == OpenMode::Write {
+            remove_stale_vectors(dir, &meta);
         }
-        let vectors = vector::VectorTable::open(&dir.join("lance"), dim).await?;
+        let vectors = vector::VectorTable::open(&dir.join(&meta.vectors), dim).await?;
         let kw_dir = dir.join("tantivy");
         let keywords = blocking(move || keyword::KeywordIndex::open(&kw_dir)).await?;
         let cat_path = dir.join("catalogue.json");
@@ -310,19 +349,29 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         let lock = acquire_lock(&dir.join("LOCK"))?;
         let mut report = RepairReport::default();
-        match check_meta(dir, model_id, dim, OpenMode::Write) {
+        let meta = match check_meta(dir, model_id, dim, OpenMode::Write) {
             Err(StoreError::Corrupt { path, reason }) => {
-                // Only the model name and dimension live there; the LanceDB schema
-                // below still refuses vectors of another dimension.
+                // Only the model name, dimension and vector folder live there; the
+                // LanceDB schema below still refuses vectors of another dimension.
+                // The folder is the newest one Cairn wrote: a re-embedding's folder
+                // only exists once it has started, and the old one is removed only
+                // after the switch.
                 tracing::warn!(%reason, "meta.json is unreadable; writing it again");
                 report.quarantined.push(quarantine(&path)?);
                 report.meta_rewritten = true;
-                check_meta(dir, model_id, dim, OpenMode::Write)?;
+                let newest = newest_vectors_dir(dir);
+                let mut meta = check_meta(dir, model_id, dim, OpenMode::Write)?;
+                if meta.vectors != newest {
+                    meta.vectors = newest;
+                    write_meta(dir, &meta)?;
+                }
+                meta
             }
             other => other?,
-        }
+        };
+        remove_stale_vectors(dir, &meta);
 
-        let lance_dir = dir.join("lance");
+        let lance_dir = dir.join(&meta.vectors);
         let vectors = match open_readable_vectors(&lance_dir, dim).await {
             Ok(v) => v,
             Err(e) if e.is_damage() => {
@@ -769,48 +818,125 @@ fn acquire_lock(path: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
-fn check_meta(dir: &Path, model_id: &str, dim: usize, mode: OpenMode) -> Result<()> {
+/// What `meta.json` in the index `dir` says: `None` for a folder with no index yet.
+/// A newer format than this Cairn reads is [`StoreError::NewerFormat`]; a file
+/// that does not parse, or names a vector folder outside the index, is
+/// [`StoreError::Corrupt`].
+pub fn read_meta(dir: &Path) -> Result<Option<IndexMeta>> {
     let path = dir.join("meta.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let meta: IndexMeta =
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-            if meta.version > META_VERSION {
-                return Err(StoreError::NewerFormat {
-                    path,
-                    found: meta.version,
-                    supported: META_VERSION,
-                });
-            }
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(&path, e)),
+    };
+    let meta: IndexMeta = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    if meta.version > META_VERSION {
+        return Err(StoreError::NewerFormat {
+            path,
+            found: meta.version,
+            supported: META_VERSION,
+        });
+    }
+    let names_ok = is_vectors_dir_name(&meta.vectors)
+        && meta
+            .reembed
+            .as_ref()
+            .is_none_or(|t| is_vectors_dir_name(&t.vectors) && t.vectors != meta.vectors);
+    if !names_ok {
+        return Err(StoreError::Corrupt {
+            path,
+            reason: "names a vector folder Cairn does not write".into(),
+        });
+    }
+    Ok(Some(meta))
+}
+
+/// Writes `meta.json` atomically (a crash leaves the old or the new file).
+pub(crate) fn write_meta(dir: &Path, meta: &IndexMeta) -> Result<()> {
+    let path = dir.join("meta.json");
+    let bytes = serde_json::to_vec_pretty(meta).map_err(|e| StoreError::Corrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    write_atomic(&path, &bytes)
+}
+
+fn check_meta(dir: &Path, model_id: &str, dim: usize, mode: OpenMode) -> Result<IndexMeta> {
+    match read_meta(dir)? {
+        Some(meta) => {
             if meta.embed_model != model_id || meta.dimension != dim {
                 return Err(StoreError::ModelMismatch {
                     index_model: format!("{} ({} dims)", meta.embed_model, meta.dimension),
                     configured: format!("{model_id} ({dim} dims)"),
                 });
             }
-            Ok(())
+            Ok(meta)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if mode == OpenMode::Read {
-                // A reader of an empty directory writes nothing; the first writer records
-                // the model.
-                return Ok(());
-            }
+        None => {
             let meta = IndexMeta {
                 version: META_VERSION,
                 embed_model: model_id.to_string(),
                 dimension: dim,
+                vectors: default_vectors_dir(),
+                reembed: None,
             };
-            let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| StoreError::Corrupt {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            write_atomic(&path, &bytes)
+            // A reader of an empty directory writes nothing; the first writer records
+            // the model.
+            if mode == OpenMode::Write {
+                write_meta(dir, &meta)?;
+            }
+            Ok(meta)
         }
-        Err(e) => Err(io_err(&path, e)),
+    }
+}
+
+/// The vector folders Cairn wrote in `dir`, by name.
+fn vectors_dirs(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_vectors_dir_name(n))
+        .collect()
+}
+
+/// The most recently started vector folder (`lance-<ms>` names sort by time;
+/// `lance` is the oldest).
+fn newest_vectors_dir(dir: &Path) -> String {
+    vectors_dirs(dir)
+        .into_iter()
+        .max_by_key(|n| {
+            n.strip_prefix("lance-")
+                .and_then(|ms| ms.parse::<u128>().ok())
+                .unwrap_or(0)
+        })
+        .unwrap_or_else(default_vectors_dir)
+}
+
+/// Removes vector folders that `meta` no longer uses: the old folder of a
+/// finished re-embedding (removed after the switch, so a crash can leave it).
+/// Quarantined folders (`.damaged-` names) are never touched. Best effort: a
+/// folder that cannot be removed is logged and tried again at the next open.
+fn remove_stale_vectors(dir: &Path, meta: &IndexMeta) {
+    for name in vectors_dirs(dir) {
+        let in_use =
+            name == meta.vectors || meta.reembed.as_ref().is_some_and(|t| t.vectors == name);
+        if in_use {
+            continue;
+        }
+        let path = dir.join(&name);
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => tracing::info!(path = %path.display(), "removed an unused vector folder"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove an unused vector folder")
+            }
+        }
     }
 }
 

@@ -35,6 +35,26 @@ pub struct IdScan {
     pub duplicates: Vec<String>,
 }
 
+/// Rows of a [`VectorTable`] read a batch at a time ([`VectorTable::chunk_stream`]).
+pub struct ChunkStream {
+    stream: lancedb::arrow::SendableRecordBatchStream,
+}
+
+impl ChunkStream {
+    /// The next batch of rows, or `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<Vec<StoredChunk>>> {
+        match self
+            .stream
+            .try_next()
+            .await
+            .map_err(lance_err("reading rows"))?
+        {
+            Some(batch) => Ok(Some(chunks_of(&batch)?)),
+            None => Ok(None),
+        }
+    }
+}
+
 pub struct VectorTable {
     table: lancedb::Table,
     schema: SchemaRef,
@@ -343,6 +363,21 @@ impl VectorTable {
             out.extend(chunks_of(&batch)?);
         }
         Ok(out)
+    }
+
+    /// Every row without its vector, as a stream of chunk batches in table order (to
+    /// re-embed an index without holding all of it in memory).
+    pub async fn chunk_stream(&self) -> Result<ChunkStream> {
+        let stream = self
+            .table
+            .query()
+            .select(Select::columns(&[
+                "chunk_id", "doc_id", "path", "ordinal", "page", "start", "end", "heading", "text",
+            ]))
+            .execute()
+            .await
+            .map_err(lance_err("reading rows"))?;
+        Ok(ChunkStream { stream })
     }
 
     /// Nearest chunks to `query` by cosine similarity, best first.

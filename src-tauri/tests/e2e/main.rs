@@ -259,7 +259,7 @@ fn index_ask_and_open_a_citation() {
         "{about:?}"
     );
     assert!(about[1].ends_with(", loaded)"), "{about:?}");
-    assert_eq!(about[2], "all-MiniLM-L6-v2@384", "{about:?}");
+    assert_eq!(about[2], "all-MiniLM-L6-v2/model-int8@384", "{about:?}");
     s.script(
         "document.querySelector('[data-testid=about]').scrollIntoView(); return true;",
         json!([]),

@@ -5,19 +5,24 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cairn_core::{Embedder, TokenCounter};
-use cairn_embed::{EmbedError, EmbedderConfig, FastEmbedder};
+use cairn_embed::{EmbedError, EmbedderConfig, FastEmbedder, FP32_GRAPH, INT8_GRAPH};
 
 #[path = "../../../../tests/support/models.rs"]
 mod models;
 
-/// Cosine every reference sentence must reach (the ONNX export itself reaches 0.9999999).
+/// Cosine every reference sentence must reach with the fp32 graph (the export itself
+/// reaches 0.9999999).
 const MIN_COSINE: f32 = 0.9999;
+/// The same for the int8 graph: 0.987-0.997 on the sentences, 0.972 on the empty text.
+const MIN_COSINE_INT8: f32 = 0.97;
 
 fn models_dir() -> PathBuf {
     let dir = models::installed_models_dir();
     let config = EmbedderConfig::new(&dir);
     assert!(
-        config.model_dir.join("model.onnx").is_file() && config.ort_library.is_file(),
+        config.model_dir.join(FP32_GRAPH).is_file()
+            && config.model_dir.join(INT8_GRAPH).is_file()
+            && config.ort_library.is_file(),
         "the embedding model is not installed under {}: run `models/fetch.sh` \
          (or set CAIRN_MODELS_DIR to an installed models directory)",
         dir.display()
@@ -80,30 +85,53 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     dot / (na * nb)
 }
 
-#[test]
-fn reference_sentences_match_sentence_transformers() {
+/// The fp32 graph's embedder.
+fn fp32_embedder() -> &'static FastEmbedder {
+    static EMBEDDER: OnceLock<FastEmbedder> = OnceLock::new();
+    EMBEDDER.get_or_init(|| {
+        FastEmbedder::open_with(EmbedderConfig {
+            graph: FP32_GRAPH.into(),
+            ..EmbedderConfig::new(&models_dir())
+        })
+        .expect("open installed fp32 model")
+    })
+}
+
+fn check_against_reference(e: &FastEmbedder, min_cosine: f32) -> f32 {
     let reference = reference();
     let texts: Vec<&str> = reference.sentences.iter().map(String::as_str).collect();
-    let vectors = embedder().embed_passages(&texts).unwrap();
+    let vectors = e.embed_passages(&texts).unwrap();
     assert_eq!(vectors.len(), texts.len());
     let mut lowest = f32::INFINITY;
     for ((text, got), want) in texts.iter().zip(&vectors).zip(&reference.vectors) {
         let c = cosine(got, want);
         lowest = lowest.min(c);
         assert!(
-            c >= MIN_COSINE,
-            "cosine {c} < {MIN_COSINE} against sentence-transformers for {text:?}"
+            c >= min_cosine,
+            "{}: cosine {c} < {min_cosine} against sentence-transformers for {text:?}",
+            e.model_id()
         );
         let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "vector not unit length: {norm}");
     }
-    eprintln!("lowest cosine against sentence-transformers: {lowest:.7}");
+    lowest
+}
+
+#[test]
+fn reference_sentences_match_sentence_transformers() {
+    let lowest = check_against_reference(fp32_embedder(), MIN_COSINE);
+    eprintln!("fp32: lowest cosine against sentence-transformers: {lowest:.7}");
+    let lowest = check_against_reference(embedder(), MIN_COSINE_INT8);
+    eprintln!("int8: lowest cosine against sentence-transformers: {lowest:.7}");
+    // The int8 graph really is another graph: its vectors are close, not equal.
+    assert!(lowest < 0.9999, "int8 vectors identical to fp32: {lowest}");
 }
 
 #[test]
 fn model_id_and_dimension_describe_minilm() {
+    assert_eq!(fp32_embedder().model_id(), "all-MiniLM-L6-v2@384");
     let e = embedder();
-    assert_eq!(e.model_id(), "all-MiniLM-L6-v2@384");
+    assert_eq!(e.model_id(), "all-MiniLM-L6-v2/model-int8@384");
     assert_eq!(e.dimension(), 384);
     assert_eq!(e.embed_query("what is a cairn?").unwrap().len(), 384);
 }
@@ -111,9 +139,12 @@ fn model_id_and_dimension_describe_minilm() {
 #[test]
 fn order_is_preserved_across_length_sorted_batches() {
     // Small batches force several runs, and the lengths are mixed so sorting reorders them.
+    // The fp32 graph: its vectors do not depend on batch-mates, so batching can be
+    // checked to the last digit (the int8 graph runs one text per call, see below).
     let config = EmbedderConfig {
         batch_size: 3,
         threads: Some(1),
+        graph: FP32_GRAPH.into(),
         ..EmbedderConfig::new(&models_dir())
     };
     let small = FastEmbedder::open_with(config).unwrap();
@@ -129,12 +160,26 @@ fn order_is_preserved_across_length_sorted_batches() {
     ];
     let batched = small.embed_passages(&texts).unwrap();
     for (text, got) in texts.iter().zip(&batched) {
-        let alone = embedder().embed_query(text).unwrap();
+        let alone = fp32_embedder().embed_query(text).unwrap();
         let c = cosine(got, &alone);
         assert!(
             c > 0.99999,
             "vector for {text:?} moved in batching: cosine {c}"
         );
+    }
+}
+
+#[test]
+fn an_int8_vector_does_not_depend_on_what_it_is_embedded_with() {
+    // The int8 graph quantizes activations with one scale per call; one text per
+    // call keeps each vector the same however the texts arrive.
+    let long = "the harbour wall was rebuilt after the storm of 1953 ".repeat(12);
+    let texts = ["short text", long.as_str(), "a medium sentence about tides"];
+    let together = embedder().embed_passages(&texts).unwrap();
+    for (text, got) in texts.iter().zip(&together) {
+        let alone = embedder().embed_query(text).unwrap();
+        let c = cosine(got, &alone);
+        assert!(c > 0.99999, "vector for {text:?} moved: cosine {c}");
     }
 }
 
@@ -218,17 +263,17 @@ fn a_reopened_session_gives_the_same_vectors_and_a_refused_reopen_keeps_the_old_
     }
     // A model file replaced since the start is not reopened (an index's vectors
     // must all come from one model), nor is a missing one.
-    let mut grown = std::fs::read(copy.join("model.onnx")).unwrap();
+    let mut grown = std::fs::read(copy.join(INT8_GRAPH)).unwrap();
     grown.push(0);
-    std::fs::write(copy.join("model.onnx"), grown).unwrap();
+    std::fs::write(copy.join(INT8_GRAPH), grown).unwrap();
     let err = e.release_memory().unwrap_err();
     assert!(
         err.to_string().contains("changed since it was opened"),
         "{err}"
     );
-    std::fs::remove_file(copy.join("model.onnx")).unwrap();
+    std::fs::remove_file(copy.join(INT8_GRAPH)).unwrap();
     let err = e.release_memory().unwrap_err();
-    assert!(err.to_string().contains("model.onnx"), "{err}");
+    assert!(err.to_string().contains(INT8_GRAPH), "{err}");
     // The session in use is untouched.
     let still = e.embed_query("short").unwrap();
     assert!(cosine(&still, &after[1]) > 0.99999);
@@ -252,7 +297,7 @@ fn missing_model_dir_gives_model_not_found() {
 
 #[test]
 fn missing_onnx_file_is_named() {
-    // A model folder with everything but model.onnx: the error must name that file.
+    // A model folder with everything but the graph: the error must name that file.
     let dir = tempfile::tempdir().unwrap();
     let installed = EmbedderConfig::new(&models_dir());
     let model_dir = dir.path().join("all-minilm-l6-v2");
@@ -270,7 +315,7 @@ fn missing_onnx_file_is_named() {
         ..installed
     };
     match FastEmbedder::open_with(config).unwrap_err() {
-        EmbedError::ModelNotFound { path, .. } => assert!(path.ends_with("model.onnx"), "{path}"),
+        EmbedError::ModelNotFound { path, .. } => assert!(path.ends_with(INT8_GRAPH), "{path}"),
         other => panic!("expected ModelNotFound, got {other:?}"),
     }
 }

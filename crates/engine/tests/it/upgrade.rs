@@ -5,8 +5,13 @@
 //! regenerated). Each is copied, opened for writing as the app does after an
 //! upgrade, searched, written to and reopened. A later format must pass this
 //! test for every older fixture: upgraded in place, or rebuilt, never lost.
+//!
+//! Format 1 was written with the fp32 embedding graph; this release runs the int8
+//! one, so opening it also re-embeds it (`cairn_engine::upgrade`), which the tests
+//! below check, including after a kill in the middle.
 
 use super::*;
+use std::sync::Mutex;
 
 /// The document every fixture indexed, at the path its catalogue records.
 const RECORDED: &str = "/tmp/cairn-index-fixture/field-notes.md";
@@ -50,6 +55,7 @@ async fn an_index_from_an_earlier_release_opens_searches_and_takes_new_documents
         copy_dir(&fixture_dir, &data);
 
         let e = engine(&data).await;
+        assert_uses_the_embedder(&data, &name);
         let docs = e.documents();
         assert_eq!(docs.len(), 1, "{name}: {docs:#?}");
         assert_eq!(docs[0].path, RECORDED, "{name}");
@@ -105,4 +111,135 @@ async fn an_index_from_an_earlier_release_opens_searches_and_takes_new_documents
         let report = e.verify().await.expect("verify");
         assert!(report.consistent(), "{name}: {report:?}");
     }
+}
+
+/// `meta.json` names the configured embedder, and the only vector folder left is
+/// the one it points to.
+fn assert_uses_the_embedder(data: &Path, name: &str) {
+    let meta = cairn_store::read_meta(data)
+        .expect("meta")
+        .expect("meta.json exists");
+    assert_eq!(meta.embed_model, embedder().model_id(), "{name}: {meta:?}");
+    assert!(meta.reembed.is_none(), "{name}: {meta:?}");
+    let folders: Vec<String> = std::fs::read_dir(data)
+        .expect("read data dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("lance"))
+        .collect();
+    assert_eq!(folders, vec![meta.vectors.clone()], "{name}");
+}
+
+/// The format-1 fixture was built with the fp32 graph: a copy that needs re-embedding.
+fn fp32_index(tmp: &Path) -> PathBuf {
+    let data = tmp.join("data");
+    copy_dir(&fixtures().join("index-format-1"), &data);
+    let meta = cairn_store::read_meta(&data).expect("meta").expect("meta");
+    assert_eq!(meta.embed_model, "all-MiniLM-L6-v2@384");
+    assert_ne!(meta.embed_model, embedder().model_id());
+    data
+}
+
+#[tokio::test]
+async fn reembedding_reports_progress_and_searches_like_a_fresh_index() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = fp32_index(tmp.path());
+    let seen = Mutex::new(Vec::new());
+    let record = |p: &cairn_engine::UpgradeProgress| seen.lock().unwrap().push(p.clone());
+    let e = Engine::open_with_progress(
+        EngineConfig::new(&data),
+        embedder(),
+        OpenMode::Write,
+        &record,
+    )
+    .await
+    .expect("open");
+    let seen = seen.into_inner().unwrap();
+    let (first, last) = (seen.first().expect("progress"), seen.last().unwrap());
+    assert_eq!((first.done, first.total), (0, 4), "{seen:?}");
+    assert_eq!((last.done, last.total), (4, 4), "{seen:?}");
+    assert_eq!(first.from_model, "all-MiniLM-L6-v2@384");
+    assert_eq!(first.to_model, embedder().model_id());
+    assert_uses_the_embedder(&data, "re-embedded");
+
+    // The stored vectors are the new model's: the same as embedding the text now.
+    let query = "samphire grows between the two creeks";
+    let hits = e
+        .search_with(query, 4, SearchMode::Vector, &Default::default())
+        .await
+        .expect("vector search");
+    assert_eq!(hits.len(), 4, "{hits:#?}");
+    let q = embedder().embed_query(query).expect("embed");
+    let best = embedder()
+        .embed_passages(&[hits[0].text.as_str()])
+        .expect("embed");
+    let cosine: f32 = q.iter().zip(&best[0]).map(|(a, b)| a * b).sum();
+    let stored = hits[0].vector_score.expect("a vector hit");
+    assert!(
+        (cosine - stored).abs() < 1e-3,
+        "stored vector is not the new model's: cosine {cosine}, search says {stored}"
+    );
+    // Opening again does nothing more.
+    drop(e);
+    let again = Mutex::new(0);
+    let count = |_: &cairn_engine::UpgradeProgress| *again.lock().unwrap() += 1;
+    Engine::open_with_progress(EngineConfig::new(&data), embedder(), OpenMode::Read, &count)
+        .await
+        .expect("reopen");
+    assert_eq!(*again.lock().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_reembedding_killed_midway_resumes_and_loses_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = fp32_index(tmp.path());
+    {
+        // What a kill after the first batch leaves: half of the one document's
+        // rows in the new folder, meta.json still on the old model.
+        let store = cairn_store::Store::open(&data, "all-MiniLM-L6-v2@384", 384, OpenMode::Write)
+            .await
+            .expect("open with the old model");
+        let mut job = store
+            .reembed(embedder().model_id(), embedder().dimension())
+            .await
+            .expect("start");
+        assert_eq!(job.total(), 4);
+        let batch = job.next_batch(2).await.expect("batch");
+        assert_eq!(batch.len(), 2);
+        let texts: Vec<&str> = batch.iter().map(|c| c.text.as_str()).collect();
+        let vectors = embedder().embed_passages(&texts).expect("embed");
+        job.write(&batch, &vectors).await.expect("write");
+        drop(job);
+    }
+    let meta = cairn_store::read_meta(&data).expect("meta").expect("meta");
+    assert_eq!(meta.embed_model, "all-MiniLM-L6-v2@384", "{meta:?}");
+    let target = meta.reembed.clone().expect("a re-embedding in progress");
+    assert_eq!(target.embed_model, embedder().model_id());
+    assert!(data.join(&target.vectors).is_dir());
+
+    // A read-only open (as `cairn search` does) finishes it first.
+    let e = Engine::open(EngineConfig::new(&data), embedder(), OpenMode::Read)
+        .await
+        .expect("open");
+    assert_uses_the_embedder(&data, "resumed");
+    assert_eq!(
+        cairn_store::read_meta(&data).unwrap().unwrap().vectors,
+        target.vectors,
+        "resumed into the folder it started"
+    );
+    let docs = e.documents();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].chunks, 4);
+    let report = e.verify().await.expect("verify");
+    assert!(report.consistent(), "{report:?}");
+    assert_eq!(report.stats.vector_rows, 4, "{report:?}");
+    let hits = e
+        .search("when does the causeway flood at spring tide", 3)
+        .await
+        .expect("search");
+    let top = hits.first().expect("hit");
+    assert!(top.text.contains("north-east gale"), "{top:#?}");
+    assert!(
+        top.bm25_rank.is_some() && top.vector_rank.is_some(),
+        "{top:#?}"
+    );
 }

@@ -265,6 +265,51 @@ async fn a_different_embedding_model_is_refused() {
 }
 
 #[tokio::test]
+async fn a_meta_naming_a_folder_outside_the_index_is_corrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(open(dir.path()).await);
+    let meta = dir.path().join("meta.json");
+    let text = std::fs::read_to_string(&meta).expect("meta.json");
+    assert!(text.contains("\"vectors\": \"lance\""), "{text}");
+    for bad in ["../elsewhere", "/tmp", "lance-1/../../x", "tantivy"] {
+        std::fs::write(&meta, text.replace("\"lance\"", &format!("{bad:?}"))).expect("write");
+        let err = Store::open(dir.path(), MODEL, DIM, OpenMode::Read)
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{bad}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_writer_removes_vector_folders_left_by_a_finished_reembedding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open(dir.path()).await;
+        store
+            .write_batch(vec![doc("/a.md", &["alpha one"], 1)], &[])
+            .await
+            .expect("write");
+    }
+    // A crash between the switch and the removal leaves the old folder; a
+    // quarantined folder is kept whatever happens.
+    let stale = dir.path().join("lance-17");
+    let quarantined = dir.path().join("lance.damaged-5");
+    std::fs::create_dir_all(stale.join("chunks.lance")).expect("mkdir");
+    std::fs::create_dir_all(&quarantined).expect("mkdir");
+    drop(
+        Store::open(dir.path(), MODEL, DIM, OpenMode::Read)
+            .await
+            .expect("reader"),
+    );
+    assert!(stale.exists(), "a reader never removes anything");
+    let store = open(dir.path()).await;
+    assert!(!stale.exists());
+    assert!(quarantined.exists());
+    assert_eq!(store.stats().await.expect("stats").vector_rows, 1);
+}
+
+#[tokio::test]
 async fn an_index_from_a_newer_cairn_is_refused_and_never_repaired() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
