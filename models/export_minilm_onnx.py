@@ -14,8 +14,8 @@ Usage:
     export_minilm_onnx.py MODEL_DIR OUT.onnx [--reference REF.json] [--int8]
 
 With `--int8` the graph is then quantized for faster CPU inference with onnxruntime's dynamic
-quantization: every weight matrix (the MatMuls with a constant right-hand side, and the word
-embedding table) is stored as int8 with one scale per output channel, and activations are
+quantization: every weight matrix (the MatMuls with a constant right-hand side, and the
+embedding tables) is stored as int8 with one scale per output channel, and activations are
 quantized per call. Embedding is about 1.7x faster than fp32 on 2 cores (3.3x
 sentence-transformers), the file is a quarter of the size, and the vectors stay close to the
 fp32 ones (cosine >= 0.97 against the reference, nDCG@10 on tests/eval unchanged; see

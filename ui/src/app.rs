@@ -3,8 +3,8 @@
 use crate::{api, chat, library, settings, source};
 use cairn_ipc::view::{count, duration, eta_during_ocr, eta_ms, file_name};
 use cairn_ipc::{
-    events, AppStatus, ChatTurn, DocumentRow, FileOutcome, FileProblem, IndexUpgrade, IngestEvent, IngestSummary,
-    LibraryChanged, ModelState, Settings, Theme,
+    events, AppStatus, ChatTurn, DocumentRow, FileOutcome, FileProblem, IndexUpgrade, IngestEvent,
+    IngestSummary, LibraryChanged, ModelState, Settings, Theme,
 };
 use leptos::prelude::*;
 use leptos::task::spawn_local;

@@ -3,7 +3,7 @@
 use crate::api;
 use crate::app::{store, Store, Streaming, View};
 use crate::source;
-use cairn_ipc::view::{file_name, segments, Segment};
+use cairn_ipc::view::{count, file_name, segments, Segment};
 use cairn_ipc::{AskEvent, ChatTurn, Citation, TurnStatus};
 use leptos::html;
 use leptos::prelude::*;
@@ -190,7 +190,7 @@ fn EmptyState() -> impl IntoView {
             view! {
                 <div class="empty" data-testid="empty-state">
                     <div class="empty-mark" aria-hidden="true"></div>
-                    <h2>{format!("Ask anything about your {docs} documents")}</h2>
+                    <h2>{format!("Ask anything about your {}", count(docs, "document", "documents"))}</h2>
                     <p>"Answers come only from your files, with numbered citations you can click to see the passage. If your files do not say, Cairn tells you so."</p>
                     <p class="hint">"Enter sends · Esc stops · Ctrl+K comes back here"</p>
                 </div>

@@ -113,7 +113,7 @@ impl ModelsDir {
     }
 
     /// The user's folder `root` with `system` behind it.
-    fn with_system(root: impl Into<PathBuf>, system: Option<PathBuf>) -> Self {
+    pub fn with_system(root: impl Into<PathBuf>, system: Option<PathBuf>) -> Self {
         ModelsDir {
             root: root.into(),
             system,
@@ -154,13 +154,14 @@ impl ModelsDir {
     }
 
     /// Opens the embedding model installed here (the user's folder if it has
-    /// one, else the package's).
+    /// a complete one, else the package's). A user's folder installed by an
+    /// earlier Cairn lacks the int8 graph; the package's is used then.
     pub fn embedder(&self) -> Result<Arc<dyn Embedder>> {
         let dir = self
             .folders()
             .find(|d| {
                 let c = cairn_embed::EmbedderConfig::new(d);
-                c.model_dir.is_dir() && c.ort_library.is_file()
+                c.model_dir.join(&c.graph).is_file() && c.ort_library.is_file()
             })
             .unwrap_or(&self.root);
         let e = cairn_embed::FastEmbedder::open(dir).map_err(|source| {

@@ -7,8 +7,10 @@
 //! configured model (see `cairn_store::Reembedding` for the crash-safe order):
 //! nothing is read from the original files, which may have moved, and a kill
 //! midway resumes where it stopped at the next open. The catalogue and the
-//! keyword index are untouched, so searches by keyword, the library and the
-//! source pages keep working throughout in other processes.
+//! keyword index are untouched. The process that re-embeds holds the writer
+//! lock meanwhile; any other open of the same index (even a read-only one, which
+//! would otherwise find vectors of the wrong model) waits for it by failing
+//! with `StoreError::Busy`.
 
 use crate::{Embedder, Engine, EngineConfig, Result};
 use cairn_store::{read_meta, OpenMode, Store};
@@ -62,13 +64,26 @@ pub(crate) async fn reembed_if_needed(
     let started = Instant::now();
     // Opening with the model the index was built with also repairs an
     // interrupted write first, so only consistent rows are carried over.
-    let store = Store::open(
+    let store = match Store::open(
         &cfg.data_dir,
         &meta.embed_model,
         meta.dimension,
         OpenMode::Write,
     )
-    .await?;
+    .await
+    {
+        Ok(store) => store,
+        // Another process finished a re-embedding between the read above and
+        // taking the lock.
+        Err(cairn_store::StoreError::ModelMismatch { .. })
+            if read_meta(&cfg.data_dir)?.is_some_and(|m| {
+                m.embed_model == embedder.model_id() && m.dimension == embedder.dimension()
+            }) =>
+        {
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    };
     reembed_store(store, cfg, embedder, on_progress).await?;
     tracing::info!(
         from = %meta.embed_model,

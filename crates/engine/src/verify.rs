@@ -35,6 +35,24 @@ impl Engine {
         cfg: EngineConfig,
         embedder: Arc<dyn Embedder>,
     ) -> Result<(Self, RepairReport)> {
+        // A damaged meta.json is rebuilt first, from the vector folders' own
+        // record of their model, so that vectors of another model get re-embedded
+        // rather than relabelled.
+        let mut recovered = None;
+        if let Err(e) = cairn_store::read_meta(&cfg.data_dir) {
+            if e.kind() != cairn_store::ErrorKind::Corrupt {
+                return Err(e.into());
+            }
+            let moved = cairn_store::recover_meta(&cfg.data_dir, embedder.dimension())?;
+            recovered = Some(moved);
+        }
+        let mark = |mut report: RepairReport| {
+            if let Some(moved) = &recovered {
+                report.quarantined.insert(0, moved.clone());
+                report.meta_rewritten = true;
+            }
+            report
+        };
         let mut built_with = None;
         if crate::upgrade::needs_reembedding(&cfg, embedder.as_ref()) {
             if let Ok(Some(meta)) = cairn_store::read_meta(&cfg.data_dir) {
@@ -57,7 +75,7 @@ impl Engine {
                     embedder,
                     store,
                 },
-                report,
+                mark(report),
             ));
         }
         let (store, report) =
@@ -69,7 +87,7 @@ impl Engine {
                 embedder,
                 store,
             },
-            report,
+            mark(report),
         ))
     }
 }

@@ -76,8 +76,12 @@ pub enum StoreError {
     #[error("the index is open read-only; this needs the writer")]
     ReadOnly,
     /// A re-embedding could not switch models because rows are missing in the new folder.
-    #[error("re-embedding into {model} is incomplete: {missing} documents lack rows")]
-    ReembedIncomplete { model: String, missing: usize },
+    #[error("re-embedding into {model} is incomplete: {missing} documents lack rows in {}", folder.display())]
+    ReembedIncomplete {
+        model: String,
+        folder: PathBuf,
+        missing: usize,
+    },
     /// A background thread of the store panicked or was cancelled.
     #[error("index task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

@@ -270,6 +270,9 @@ pub struct Store {
     vectors: vector::VectorTable,
     keywords: Arc<keyword::KeywordIndex>,
     catalogue: Arc<RwLock<Catalogue>>,
+    /// An unfinished re-embedding this store was opened beside; a write with the
+    /// index's own model abandons it (its copies of changed documents would be stale).
+    reembed: std::sync::Mutex<Option<ReembedTarget>>,
     _lock: Option<std::fs::File>,
 }
 
@@ -306,6 +309,7 @@ impl Store {
         };
         if mode == OpenMode::Write {
             remove_stale_vectors(dir, &meta);
+            ensure_marker(dir, &meta)?;
         }
         let vectors = vector::VectorTable::open(&dir.join(&meta.vectors), dim).await?;
         let kw_dir = dir.join("tantivy");
@@ -317,6 +321,7 @@ impl Store {
             vectors,
             keywords: Arc::new(keywords),
             catalogue: Arc::new(RwLock::new(catalogue)),
+            reembed: std::sync::Mutex::new(meta.reembed.clone()),
             _lock: lock,
         };
         if mode == OpenMode::Write {
@@ -350,26 +355,18 @@ impl Store {
         let lock = acquire_lock(&dir.join("LOCK"))?;
         let mut report = RepairReport::default();
         let meta = match check_meta(dir, model_id, dim, OpenMode::Write) {
-            Err(StoreError::Corrupt { path, reason }) => {
-                // Only the model name, dimension and vector folder live there; the
-                // LanceDB schema below still refuses vectors of another dimension.
-                // The folder is the newest one Cairn wrote: a re-embedding's folder
-                // only exists once it has started, and the old one is removed only
-                // after the switch.
-                tracing::warn!(%reason, "meta.json is unreadable; writing it again");
-                report.quarantined.push(quarantine(&path)?);
+            Err(StoreError::Corrupt { reason, .. }) => {
+                // Rebuilt from the vector folders' markers; if that names another
+                // model, the check below says so (the engine re-embeds first).
+                tracing::warn!(%reason, "meta.json is unreadable; rebuilding it");
+                report.quarantined.push(recover_meta_locked(dir, dim)?);
                 report.meta_rewritten = true;
-                let newest = newest_vectors_dir(dir);
-                let mut meta = check_meta(dir, model_id, dim, OpenMode::Write)?;
-                if meta.vectors != newest {
-                    meta.vectors = newest;
-                    write_meta(dir, &meta)?;
-                }
-                meta
+                check_meta(dir, model_id, dim, OpenMode::Write)?
             }
             other => other?,
         };
         remove_stale_vectors(dir, &meta);
+        ensure_marker(dir, &meta)?;
 
         let lance_dir = dir.join(&meta.vectors);
         let vectors = match open_readable_vectors(&lance_dir, dim).await {
@@ -444,6 +441,7 @@ impl Store {
             vectors,
             keywords: Arc::new(keywords),
             catalogue: Arc::new(RwLock::new(catalogue)),
+            reembed: std::sync::Mutex::new(meta.reembed.clone()),
             _lock: Some(lock),
         };
         let found = store.repair_inner(true).await?;
@@ -525,6 +523,7 @@ impl Store {
         if writes.is_empty() && removals.is_empty() {
             return Ok(());
         }
+        self.abandon_reembedding().await?;
         let marker = self.dirty_marker();
         std::fs::write(&marker, b"").map_err(|e| io_err(&marker, e))?;
 
@@ -584,6 +583,34 @@ impl Store {
         .await?;
         std::fs::remove_file(&marker).map_err(|e| io_err(&marker, e))?;
         Ok(())
+    }
+
+    /// Drops an unfinished re-embedding before the index changes under it: its
+    /// folder would keep vectors of the documents as they were. The next open with
+    /// the other model starts it again.
+    async fn abandon_reembedding(&self) -> Result<()> {
+        let target = self
+            .reembed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(target) = target else {
+            return Ok(());
+        };
+        let dir = self.dir.clone();
+        blocking(move || {
+            if let Some(mut meta) = read_meta(&dir)? {
+                meta.reembed = None;
+                write_meta(&dir, &meta)?;
+            }
+            let folder = dir.join(&target.vectors);
+            if folder.exists() {
+                std::fs::remove_dir_all(&folder).map_err(|e| io_err(&folder, e))?;
+            }
+            tracing::info!(model = %target.embed_model, "abandoned an unfinished re-embedding");
+            Ok(())
+        })
+        .await
     }
 
     /// Brings the stores back into agreement with the catalogue after an interrupted
@@ -906,17 +933,112 @@ fn vectors_dirs(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The most recently started vector folder (`lance-<ms>` names sort by time;
-/// `lance` is the oldest).
-fn newest_vectors_dir(dir: &Path) -> String {
+/// The vector folder started first (`lance` before any `lance-<ms>`, those by time).
+fn oldest_vectors_dir(dir: &Path) -> String {
     vectors_dirs(dir)
         .into_iter()
-        .max_by_key(|n| {
+        .min_by_key(|n| {
             n.strip_prefix("lance-")
                 .and_then(|ms| ms.parse::<u128>().ok())
                 .unwrap_or(0)
         })
         .unwrap_or_else(default_vectors_dir)
+}
+
+/// The file inside each vector folder that names the model its vectors came
+/// from, so that a damaged `meta.json` can be rebuilt without guessing (and
+/// vectors of two models are never taken for one).
+const MARKER: &str = "embedding.json";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Marker {
+    embed_model: String,
+    dimension: usize,
+}
+
+/// Records in `folder` which model its vectors come from.
+pub(crate) fn write_marker(folder: &Path, model_id: &str, dim: usize) -> Result<()> {
+    std::fs::create_dir_all(folder).map_err(|e| io_err(folder, e))?;
+    let marker = Marker {
+        embed_model: model_id.to_owned(),
+        dimension: dim,
+    };
+    let path = folder.join(MARKER);
+    let bytes = serde_json::to_vec_pretty(&marker).map_err(|e| StoreError::Corrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    write_atomic(&path, &bytes)
+}
+
+fn read_marker(folder: &Path) -> Option<Marker> {
+    let bytes = std::fs::read(folder.join(MARKER)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Model id recorded for vectors whose model is not known (a damaged
+/// `meta.json` and a folder from before markers): never equal to a real
+/// embedder's id, so the engine re-embeds them from their text.
+pub const UNKNOWN_MODEL: &str = "unknown (meta.json was damaged)";
+
+/// Rebuilds a damaged `meta.json` (moved aside first; its new path is
+/// returned): the vectors are the *oldest* vector folder, the only one that is
+/// always complete (a re-embedding removes the old folder only after switching
+/// to the new one), and their model is what that folder's marker says, else
+/// [`UNKNOWN_MODEL`] with dimension `dim`. Other folders are left for the next
+/// writer's open to remove. Takes the writer lock for the time it runs.
+pub fn recover_meta(dir: &Path, dim: usize) -> Result<PathBuf> {
+    let _lock = acquire_lock(&dir.join("LOCK"))?;
+    recover_meta_locked(dir, dim)
+}
+
+fn recover_meta_locked(dir: &Path, dim: usize) -> Result<PathBuf> {
+    let path = dir.join("meta.json");
+    let moved = quarantine(&path)?;
+    let folder = oldest_vectors_dir(dir);
+    let (embed_model, dimension) = match read_marker(&dir.join(&folder)) {
+        Some(m) => (m.embed_model, m.dimension),
+        None => (UNKNOWN_MODEL.to_owned(), dim),
+    };
+    tracing::warn!(%folder, model = %embed_model, "meta.json was damaged; rebuilt it");
+    write_meta(
+        dir,
+        &IndexMeta {
+            version: META_VERSION,
+            embed_model,
+            dimension,
+            vectors: folder,
+            reembed: None,
+        },
+    )?;
+    Ok(moved)
+}
+
+/// Writes every file under `path` and the folders themselves to disk, so that
+/// a switch to them survives a power loss.
+pub(crate) fn sync_tree(path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| io_err(path, e))?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).map_err(|e| io_err(path, e))? {
+            let entry = entry.map_err(|e| io_err(path, e))?;
+            sync_tree(&entry.path())?;
+        }
+    } else if !meta.is_file() {
+        return Ok(());
+    }
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io_err(path, e))
+}
+
+/// Gives the vector folder in use its marker if it has none (indexes from
+/// before markers, and new ones).
+fn ensure_marker(dir: &Path, meta: &IndexMeta) -> Result<()> {
+    let folder = dir.join(&meta.vectors);
+    if read_marker(&folder).is_some() {
+        return Ok(());
+    }
+    write_marker(&folder, &meta.embed_model, meta.dimension)
 }
 
 /// Removes vector folders that `meta` no longer uses: the old folder of a

@@ -24,10 +24,18 @@
 
 use crate::vector::{ChunkStream, VectorTable};
 use crate::{
-    blocking, read_meta, write_meta, IndexMeta, ReembedTarget, Result, Store, StoreError,
-    StoredChunk, META_VERSION,
+    blocking, read_meta, sync_tree, write_marker, write_meta, IndexMeta, ReembedTarget, Result,
+    Store, StoreError, StoredChunk, META_VERSION,
 };
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// Opens (or creates) a vector folder and counts its rows per document.
+async fn open_counted(folder: &Path, dim: usize) -> Result<(VectorTable, HashMap<String, usize>)> {
+    let table = VectorTable::open(folder, dim).await?;
+    let counts = table.doc_counts().await?;
+    Ok((table, counts))
+}
 
 /// A re-embedding in progress, from [`Store::reembed`]. It holds the writer lock
 /// until it is finished or dropped.
@@ -103,9 +111,24 @@ impl Store {
                 t
             }
         };
-        let new = VectorTable::open(&dir.join(&target.vectors), dim).await?;
+        let folder = dir.join(&target.vectors);
+        {
+            let (f, m) = (folder.clone(), model_id.to_owned());
+            blocking(move || write_marker(&f, &m, dim)).await?;
+        }
+        let (new, new_counts) = match open_counted(&folder, dim).await {
+            Ok(opened) => opened,
+            Err(e) if e.is_damage() => {
+                // Only derived data: start that folder again.
+                tracing::warn!(error = %e, folder = %folder.display(), "the re-embedding's folder is damaged; starting it again");
+                std::fs::remove_dir_all(&folder).map_err(|e| crate::io_err(&folder, e))?;
+                let (f, m) = (folder.clone(), model_id.to_owned());
+                blocking(move || write_marker(&f, &m, dim)).await?;
+                open_counted(&folder, dim).await?
+            }
+            Err(e) => return Err(e),
+        };
         let old_counts = self.vectors.doc_counts().await?;
-        let new_counts = new.doc_counts().await?;
         let partial: Vec<String> = new_counts
             .iter()
             .filter(|(doc, n)| old_counts.get(*doc) != Some(n))
@@ -189,10 +212,16 @@ impl Reembedding {
                 .count();
             return Err(StoreError::ReembedIncomplete {
                 model: self.target.embed_model.clone(),
+                folder: self.store.dir.join(&self.target.vectors),
                 missing,
             });
         }
         let dir = self.store.dir.clone();
+        // The new vectors reach the disk before meta.json points at them.
+        {
+            let folder = dir.join(&self.target.vectors);
+            blocking(move || sync_tree(&folder)).await?;
+        }
         let old_folder = {
             let d = dir.clone();
             let mut meta =

@@ -128,6 +128,21 @@ impl App {
     /// Starts the app for the test `name` and waits for its empty state, or returns `None` (after saying why)
     /// when the GUI test tools are missing and not required.
     pub fn start(name: &str) -> Option<App> {
+        Self::start_with(name, None)
+    }
+
+    /// Starts the app on a copy of the index folder `seed` (an existing data
+    /// folder) and waits for its window, not for the empty state.
+    pub fn start_on_index(name: &str, seed: &Path) -> Option<App> {
+        Self::start_with(name, Some(seed))
+    }
+
+    /// The data folder the app runs on.
+    pub fn data_dir(&self) -> PathBuf {
+        self.tmp.path().join("data")
+    }
+
+    fn start_with(name: &str, seed: Option<&Path>) -> Option<App> {
         let tools = gui_tools(
             name,
             &["tauri-driver", "WebKitWebDriver", "xdotool", "python3"],
@@ -151,6 +166,9 @@ impl App {
 
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
+        if let Some(seed) = seed {
+            copy_dir(seed, &data);
+        }
         let port = free_port();
         let native_port = free_port();
         let mut driver = Command::new(path("tauri-driver"))
@@ -193,12 +211,13 @@ impl App {
             xvfb,
         };
         // A fresh data folder: the window opens on the empty state.
+        let ready = if seed.is_some() {
+            "document.querySelector('[data-testid=doc-count]')"
+        } else {
+            "document.querySelector('[data-testid=empty-state]')"
+        };
         app.session
-            .wait_for(
-                "the empty state",
-                "document.querySelector('[data-testid=empty-state]')",
-                Duration::from_secs(60),
-            )
+            .wait_for("the window", ready, Duration::from_secs(60))
             .unwrap();
         Some(app)
     }

@@ -5,6 +5,9 @@
 //!   command a drop calls, waits for indexing in the UI, asks a question, sees
 //!   the answer stream, clicks a citation and checks the source pane's file and
 //!   page.
+//! - `an_index_from_the_previous_release_is_upgraded_when_the_app_opens_it`:
+//!   starts on a copy of the format-1 index (fp32 vectors) and sees it
+//!   re-embedded and listed.
 //! - `drag_and_drop_from_another_window`: a real X11 drag of files from a GTK
 //!   window onto Cairn's window (xdotool moves the pointer), then sees them
 //!   indexed.
@@ -269,6 +272,43 @@ fn index_ask_and_open_a_citation() {
 }
 
 /// Types a question and sends it with Enter, after the previous answer is done.
+#[test]
+fn an_index_from_the_previous_release_is_upgraded_when_the_app_opens_it() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    // Format 1, built with the fp32 embedder: the app re-embeds it at start.
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/index-format-1");
+    let Some(app) = App::start_on_index("upgrade", &seed) else {
+        return;
+    };
+    let s = &app.session;
+    let count = s
+        .wait_for(
+            "the upgraded index's documents",
+            "(() => { const c = document.querySelector('[data-testid=doc-count]');
+                      return c && c.textContent.startsWith('1 document') && c.textContent; })()",
+            Duration::from_secs(120),
+        )
+        .unwrap();
+    assert_eq!(count.as_str(), Some("1 document · 4 passages"), "{count}");
+    app.shot("01-upgraded");
+    // The panel is gone once the index is open, and no error is shown.
+    let leftovers = s
+        .script(
+            "return [!!document.querySelector('[data-testid=upgrade]'),
+                     !!document.querySelector('.banner.error')];",
+            json!([]),
+        )
+        .unwrap();
+    assert_eq!(leftovers, json!([false, false]));
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(app.data_dir().join("meta.json")).expect("meta.json"),
+    )
+    .expect("meta.json parses");
+    assert_eq!(meta["embed_model"], "all-MiniLM-L6-v2/model-int8@384", "{meta}");
+    assert!(meta["reembed"].is_null(), "{meta}");
+}
+
 fn ask(s: &webdriver::Session, question: &str) {
     s.wait_for(
         "the previous answer to finish",

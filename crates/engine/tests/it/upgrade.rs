@@ -188,6 +188,65 @@ async fn reembedding_reports_progress_and_searches_like_a_fresh_index() {
     assert_eq!(*again.lock().unwrap(), 0);
 }
 
+/// What a kill after the first batch of a re-embedding leaves in `data` (an
+/// fp32 index): half of the one document's rows in the new folder, meta.json
+/// still on the old model.
+async fn kill_midway(data: &Path) {
+    let store = cairn_store::Store::open(data, "all-MiniLM-L6-v2@384", 384, OpenMode::Write)
+        .await
+        .expect("open with the old model");
+    let mut job = store
+        .reembed(embedder().model_id(), embedder().dimension())
+        .await
+        .expect("start");
+    let batch = job.next_batch(2).await.expect("batch");
+    let texts: Vec<&str> = batch.iter().map(|c| c.text.as_str()).collect();
+    let vectors = embedder().embed_passages(&texts).expect("embed");
+    job.write(&batch, &vectors).await.expect("write");
+}
+
+#[tokio::test]
+async fn repair_after_a_damaged_meta_mid_reembedding_keeps_every_passage() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = fp32_index(tmp.path());
+    kill_midway(&data).await;
+    std::fs::write(data.join("meta.json"), b"{ torn").expect("damage meta.json");
+    let (e, report) = Engine::open_for_repair(EngineConfig::new(&data), embedder())
+        .await
+        .expect("repair");
+    assert!(report.meta_rewritten, "{report:?}");
+    assert!(report.mismatched.is_empty(), "{report:?}");
+    assert_uses_the_embedder(&data, "repaired");
+    let docs = e.documents();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(docs[0].chunks, 4);
+    let report = e.verify().await.expect("verify");
+    assert!(report.consistent(), "{report:?}");
+    assert_eq!(report.stats.vector_rows, 4);
+}
+
+#[tokio::test]
+async fn writing_with_the_old_model_abandons_an_unfinished_reembedding() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = fp32_index(tmp.path());
+    kill_midway(&data).await;
+    let target = cairn_store::read_meta(&data)
+        .unwrap()
+        .unwrap()
+        .reembed
+        .expect("target");
+    let store = cairn_store::Store::open(&data, "all-MiniLM-L6-v2@384", 384, OpenMode::Write)
+        .await
+        .expect("open with the old model");
+    store
+        .write_batch(Vec::new(), &[RECORDED.to_string()])
+        .await
+        .expect("remove");
+    let meta = cairn_store::read_meta(&data).unwrap().unwrap();
+    assert!(meta.reembed.is_none(), "{meta:?}");
+    assert!(!data.join(&target.vectors).exists());
+}
+
 #[tokio::test]
 async fn a_reembedding_killed_midway_resumes_and_loses_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -242,4 +301,33 @@ async fn a_reembedding_killed_midway_resumes_and_loses_nothing() {
         top.bm25_rank.is_some() && top.vector_rank.is_some(),
         "{top:#?}"
     );
+}
+
+#[test]
+fn a_users_models_folder_from_an_earlier_release_falls_back_to_the_packaged_embedder() {
+    // An earlier Cairn's models/fetch.sh installed the fp32 graph only; the
+    // package (here: the installed models folder) has the int8 one.
+    let installed = cairn_engine::models::default_models_dir();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let user = tmp.path().join("models");
+    let old = user.join("all-minilm-l6-v2");
+    std::fs::create_dir_all(&old).expect("mkdir");
+    for name in [
+        "model.onnx",
+        "tokenizer.json",
+        "config.json",
+        "special_tokens_map.json",
+        "tokenizer_config.json",
+    ] {
+        std::os::unix::fs::symlink(
+            installed.join("all-minilm-l6-v2").join(name),
+            old.join(name),
+        )
+        .expect("link");
+    }
+    std::os::unix::fs::symlink(installed.join("onnxruntime"), user.join("onnxruntime"))
+        .expect("link");
+    let dir = cairn_engine::ModelsDir::with_system(&user, Some(installed));
+    let e = dir.embedder().expect("the packaged embedder opens");
+    assert_eq!(e.model_id(), embedder().model_id());
 }
