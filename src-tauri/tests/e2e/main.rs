@@ -276,8 +276,8 @@ fn index_ask_and_open_a_citation() {
 fn an_index_from_the_previous_release_is_upgraded_when_the_app_opens_it() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     // Format 1, built with the fp32 embedder: the app re-embeds it at start.
-    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/index-format-1");
+    let seed =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/index-format-1");
     let Some(app) = App::start_on_index("upgrade", &seed) else {
         return;
     };
@@ -305,7 +305,10 @@ fn an_index_from_the_previous_release_is_upgraded_when_the_app_opens_it() {
         &std::fs::read(app.data_dir().join("meta.json")).expect("meta.json"),
     )
     .expect("meta.json parses");
-    assert_eq!(meta["embed_model"], "all-MiniLM-L6-v2/model-int8@384", "{meta}");
+    assert_eq!(
+        meta["embed_model"], "all-MiniLM-L6-v2/model-int8@384",
+        "{meta}"
+    );
     assert!(meta["reembed"].is_null(), "{meta}");
 }
 
