@@ -16,7 +16,7 @@ Usage:
 With `--int8` the graph is then quantized for faster CPU inference with onnxruntime's dynamic
 quantization: every weight matrix (the MatMuls with a constant right-hand side, and the
 embedding tables) is stored as int8 with one scale per output channel, and activations are
-quantized per call. Embedding is about 1.7x faster than fp32 on 2 cores (3.3x
+quantized per call. Embedding is 1.3-1.8x faster than fp32 on 2 cores (3.0-3.7x
 sentence-transformers), the file is a quarter of the size, and the vectors stay close to the
 fp32 ones (cosine >= 0.97 against the reference, nDCG@10 on tests/eval unchanged; see
 docs/BENCHMARKS.md).

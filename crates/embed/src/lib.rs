@@ -3,7 +3,7 @@
 //! - [`FastEmbedder`]: implements [`cairn_core::Embedder`] and [`cairn_core::TokenCounter`] for
 //!   all-MiniLM-L6-v2 (384 dimensions, mean pooling, unit-length vectors, 256 tokens at most).
 //!   By default it runs the int8 graph ([`INT8_GRAPH`], built by `models/fetch.sh` from the fp32
-//!   export): 1.7x the fp32 graph's speed, a quarter of its size (~70 MiB less resident), with retrieval quality
+//!   export): 1.3-1.9x the fp32 graph's speed, a quarter of its size (~70 MiB less resident), with retrieval quality
 //!   unchanged on `tests/eval`. The two graphs give slightly different vectors, so each has its
 //!   own [`Embedder::model_id`] and an index records which one built it.
 //! - [`EmbedderConfig`]: where the model and the ONNX Runtime library are, and how to run them.

@@ -48,7 +48,7 @@ impl Engine {
         }
         let mark = |mut report: RepairReport| {
             if let Some(moved) = &recovered {
-                report.quarantined.insert(0, moved.clone());
+                report.quarantined.splice(0..0, moved.iter().cloned());
                 report.meta_rewritten = true;
             }
             report

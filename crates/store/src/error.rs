@@ -31,7 +31,7 @@ pub enum StoreError {
     Corrupt { path: PathBuf, reason: String },
     /// The index was built with another embedding model. The engine moves it to
     /// the configured model with [`crate::Store::reembed`]; the store alone refuses.
-    #[error("the index was built with embedding model {index_model}, but {configured} is configured; it must be re-embedded (Cairn does that when it opens the index for writing)")]
+    #[error("the index was built with embedding model {index_model}, but {configured} is configured; it must be re-embedded (Cairn's engine does that when it opens the index)")]
     ModelMismatch {
         index_model: String,
         configured: String,
@@ -134,10 +134,15 @@ impl StoreError {
     /// and rebuild it. Environment problems, a held lock and a model mismatch are
     /// never damage: rebuilding would not fix them.
     pub fn is_damage(&self) -> bool {
-        matches!(
-            self.kind(),
-            ErrorKind::Corrupt | ErrorKind::NotFound | ErrorKind::Other
-        )
+        let misuse = matches!(
+            self,
+            StoreError::ReadOnly | StoreError::ReembedIncomplete { .. }
+        );
+        !misuse
+            && matches!(
+                self.kind(),
+                ErrorKind::Corrupt | ErrorKind::NotFound | ErrorKind::Other
+            )
     }
 }
 

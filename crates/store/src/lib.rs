@@ -359,7 +359,7 @@ impl Store {
                 // Rebuilt from the vector folders' markers; if that names another
                 // model, the check below says so (the engine re-embeds first).
                 tracing::warn!(%reason, "meta.json is unreadable; rebuilding it");
-                report.quarantined.push(recover_meta_locked(dir, dim)?);
+                report.quarantined.extend(recover_meta_locked(dir, dim)?);
                 report.meta_rewritten = true;
                 check_meta(dir, model_id, dim, OpenMode::Write)?
             }
@@ -593,7 +593,7 @@ impl Store {
             .reembed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take();
+            .clone();
         let Some(target) = target else {
             return Ok(());
         };
@@ -605,12 +605,15 @@ impl Store {
             }
             let folder = dir.join(&target.vectors);
             if folder.exists() {
-                std::fs::remove_dir_all(&folder).map_err(|e| io_err(&folder, e))?;
+                remove_vectors_dir(&folder)?;
             }
             tracing::info!(model = %target.embed_model, "abandoned an unfinished re-embedding");
             Ok(())
         })
-        .await
+        .await?;
+        // Forgotten only once meta.json no longer records it.
+        *self.reembed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        Ok(())
     }
 
     /// Brings the stores back into agreement with the catalogue after an interrupted
@@ -933,16 +936,32 @@ fn vectors_dirs(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The vector folder started first (`lance` before any `lance-<ms>`, those by time).
+/// A vector folder's place in the order they were started: `lance` is 0,
+/// `lance-<n>` is n.
+fn vectors_dir_number(name: &str) -> u128 {
+    name.strip_prefix("lance-")
+        .and_then(|n| n.parse::<u128>().ok())
+        .unwrap_or(0)
+}
+
+/// The vector folder started first.
 fn oldest_vectors_dir(dir: &Path) -> String {
     vectors_dirs(dir)
         .into_iter()
-        .min_by_key(|n| {
-            n.strip_prefix("lance-")
-                .and_then(|ms| ms.parse::<u128>().ok())
-                .unwrap_or(0)
-        })
+        .min_by_key(|n| vectors_dir_number(n))
         .unwrap_or_else(default_vectors_dir)
+}
+
+/// A name for a new vector folder that sorts after every existing one (the
+/// time in milliseconds, or one more than the newest if the clock went back).
+pub(crate) fn next_vectors_dir(dir: &Path) -> String {
+    let newest = vectors_dirs(dir)
+        .iter()
+        .map(|n| vectors_dir_number(n))
+        .max()
+        .unwrap_or(0);
+    let now = u128::try_from(cairn_core::now_ms()).unwrap_or(0);
+    format!("lance-{}", now.max(newest + 1))
 }
 
 /// The file inside each vector folder that names the model its vectors came
@@ -954,14 +973,30 @@ const MARKER: &str = "embedding.json";
 struct Marker {
     embed_model: String,
     dimension: usize,
+    /// Every document has all its rows here: true for the folder in use, false
+    /// for a re-embedding's folder until it is finished. (Markers without the
+    /// field were written for folders in use.)
+    #[serde(default = "complete_by_default")]
+    complete: bool,
 }
 
-/// Records in `folder` which model its vectors come from.
-pub(crate) fn write_marker(folder: &Path, model_id: &str, dim: usize) -> Result<()> {
+fn complete_by_default() -> bool {
+    true
+}
+
+/// Records in `folder` which model its vectors come from, and whether they
+/// are all there.
+pub(crate) fn write_marker(
+    folder: &Path,
+    model_id: &str,
+    dim: usize,
+    complete: bool,
+) -> Result<()> {
     std::fs::create_dir_all(folder).map_err(|e| io_err(folder, e))?;
     let marker = Marker {
         embed_model: model_id.to_owned(),
         dimension: dim,
+        complete,
     };
     let path = folder.join(MARKER);
     let bytes = serde_json::to_vec_pretty(&marker).map_err(|e| StoreError::Corrupt {
@@ -981,25 +1016,38 @@ fn read_marker(folder: &Path) -> Option<Marker> {
 /// embedder's id, so the engine re-embeds them from their text.
 pub const UNKNOWN_MODEL: &str = "unknown (meta.json was damaged)";
 
-/// Rebuilds a damaged `meta.json` (moved aside first; its new path is
-/// returned): the vectors are the *oldest* vector folder, the only one that is
-/// always complete (a re-embedding removes the old folder only after switching
-/// to the new one), and their model is what that folder's marker says, else
-/// [`UNKNOWN_MODEL`] with dimension `dim`. Other folders are left for the next
-/// writer's open to remove. Takes the writer lock for the time it runs.
-pub fn recover_meta(dir: &Path, dim: usize) -> Result<PathBuf> {
+/// Rebuilds a damaged `meta.json` (moved aside first; the new paths of what
+/// was moved aside are returned). The vectors are the newest folder whose marker says it is
+/// complete (a re-embedding marks its folder complete just before switching to
+/// it, and an old folder loses its marker before it is removed), with the
+/// model that marker names. With no such marker (an index from before
+/// markers), the oldest folder, with [`UNKNOWN_MODEL`] and dimension `dim`, so
+/// that it is re-embedded. Every other vector folder is moved aside
+/// (`.damaged-<ms>`), never deleted. Takes the writer lock for the time it runs.
+pub fn recover_meta(dir: &Path, dim: usize) -> Result<Vec<PathBuf>> {
     let _lock = acquire_lock(&dir.join("LOCK"))?;
     recover_meta_locked(dir, dim)
 }
 
-fn recover_meta_locked(dir: &Path, dim: usize) -> Result<PathBuf> {
+fn recover_meta_locked(dir: &Path, dim: usize) -> Result<Vec<PathBuf>> {
     let path = dir.join("meta.json");
-    let moved = quarantine(&path)?;
-    let folder = oldest_vectors_dir(dir);
-    let (embed_model, dimension) = match read_marker(&dir.join(&folder)) {
-        Some(m) => (m.embed_model, m.dimension),
-        None => (UNKNOWN_MODEL.to_owned(), dim),
+    let mut moved = vec![quarantine(&path)?];
+    let complete = vectors_dirs(dir)
+        .into_iter()
+        .filter_map(|n| {
+            let m = read_marker(&dir.join(&n))?;
+            m.complete.then_some((n, m))
+        })
+        .max_by_key(|(n, _)| vectors_dir_number(n));
+    let (folder, embed_model, dimension) = match complete {
+        Some((n, m)) => (n, m.embed_model, m.dimension),
+        None => (oldest_vectors_dir(dir), UNKNOWN_MODEL.to_owned(), dim),
     };
+    for other in vectors_dirs(dir) {
+        if other != folder {
+            moved.push(quarantine(&dir.join(&other))?);
+        }
+    }
     tracing::warn!(%folder, model = %embed_model, "meta.json was damaged; rebuilt it");
     write_meta(
         dir,
@@ -1038,7 +1086,7 @@ fn ensure_marker(dir: &Path, meta: &IndexMeta) -> Result<()> {
     if read_marker(&folder).is_some() {
         return Ok(());
     }
-    write_marker(&folder, &meta.embed_model, meta.dimension)
+    write_marker(&folder, &meta.embed_model, meta.dimension, true)
 }
 
 /// Removes vector folders that `meta` no longer uses: the old folder of a
@@ -1053,13 +1101,24 @@ fn remove_stale_vectors(dir: &Path, meta: &IndexMeta) {
             continue;
         }
         let path = dir.join(&name);
-        match std::fs::remove_dir_all(&path) {
+        match remove_vectors_dir(&path) {
             Ok(()) => tracing::info!(path = %path.display(), "removed an unused vector folder"),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot remove an unused vector folder")
             }
         }
     }
+}
+
+/// Removes a vector folder, its marker first: a folder left half-removed is
+/// never taken for a complete one.
+pub(crate) fn remove_vectors_dir(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path.join(MARKER)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(path, e)),
+    }
+    std::fs::remove_dir_all(path).map_err(|e| io_err(path, e))
 }
 
 /// Opens the LanceDB table and reads all of it, so a damaged data file shows up here
@@ -1077,4 +1136,36 @@ fn quarantine(path: &Path) -> Result<PathBuf> {
     let to = path.with_file_name(name);
     std::fs::rename(path, &to).map_err(|e| io_err(path, e))?;
     Ok(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_folder_names_are_checked_and_ordered() {
+        for good in ["lance", "lance-1", "lance-1796308519198"] {
+            assert!(is_vectors_dir_name(good), "{good}");
+        }
+        for bad in [
+            "lance-",
+            "lance-1/../x",
+            "../lance",
+            "lance.damaged-5",
+            "tantivy",
+            "",
+        ] {
+            assert!(!is_vectors_dir_name(bad), "{bad}");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(oldest_vectors_dir(dir.path()), "lance");
+        // A folder named by a clock far ahead of this one: the next name still
+        // sorts after it, so the oldest folder stays the one started first.
+        let ahead = u128::try_from(cairn_core::now_ms()).unwrap() + 1_000_000;
+        for name in ["lance", &format!("lance-{ahead}"), "lance.damaged-7"] {
+            std::fs::create_dir(dir.path().join(name)).expect("mkdir");
+        }
+        assert_eq!(next_vectors_dir(dir.path()), format!("lance-{}", ahead + 1));
+        assert_eq!(oldest_vectors_dir(dir.path()), "lance");
+    }
 }

@@ -24,15 +24,17 @@
 
 use crate::vector::{ChunkStream, VectorTable};
 use crate::{
-    blocking, read_meta, sync_tree, write_marker, write_meta, IndexMeta, ReembedTarget, Result,
-    Store, StoreError, StoredChunk, META_VERSION,
+    blocking, next_vectors_dir, read_meta, sync_tree, write_marker, write_meta, IndexMeta,
+    ReembedTarget, Result, Store, StoreError, StoredChunk, META_VERSION,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-/// Opens (or creates) a vector folder and counts its rows per document.
+/// Opens (or creates) a vector folder, reads all of it (rows written before a
+/// crash may not have reached the disk whole) and counts its rows per document.
 async fn open_counted(folder: &Path, dim: usize) -> Result<(VectorTable, HashMap<String, usize>)> {
     let table = VectorTable::open(folder, dim).await?;
+    table.check_readable().await?;
     let counts = table.doc_counts().await?;
     Ok((table, counts))
 }
@@ -96,13 +98,13 @@ impl Store {
                     // A re-embedding for another model that never finished.
                     let path = dir.join(&t.vectors);
                     if path.exists() {
-                        std::fs::remove_dir_all(&path).map_err(|e| crate::io_err(&path, e))?;
+                        crate::remove_vectors_dir(&path)?;
                     }
                 }
                 let t = ReembedTarget {
                     embed_model: model_id.to_owned(),
                     dimension: dim,
-                    vectors: format!("lance-{}", cairn_core::now_ms()),
+                    vectors: next_vectors_dir(&dir),
                 };
                 meta.reembed = Some(t.clone());
                 meta.version = META_VERSION;
@@ -114,16 +116,16 @@ impl Store {
         let folder = dir.join(&target.vectors);
         {
             let (f, m) = (folder.clone(), model_id.to_owned());
-            blocking(move || write_marker(&f, &m, dim)).await?;
+            blocking(move || write_marker(&f, &m, dim, false)).await?;
         }
         let (new, new_counts) = match open_counted(&folder, dim).await {
             Ok(opened) => opened,
             Err(e) if e.is_damage() => {
                 // Only derived data: start that folder again.
                 tracing::warn!(error = %e, folder = %folder.display(), "the re-embedding's folder is damaged; starting it again");
-                std::fs::remove_dir_all(&folder).map_err(|e| crate::io_err(&folder, e))?;
+                crate::remove_vectors_dir(&folder)?;
                 let (f, m) = (folder.clone(), model_id.to_owned());
-                blocking(move || write_marker(&f, &m, dim)).await?;
+                blocking(move || write_marker(&f, &m, dim, false)).await?;
                 open_counted(&folder, dim).await?
             }
             Err(e) => return Err(e),
@@ -217,10 +219,16 @@ impl Reembedding {
             });
         }
         let dir = self.store.dir.clone();
-        // The new vectors reach the disk before meta.json points at them.
+        // The new vectors reach the disk, and their marker says they are all
+        // there, before meta.json points at them.
         {
             let folder = dir.join(&self.target.vectors);
-            blocking(move || sync_tree(&folder)).await?;
+            let (m, d) = (self.target.embed_model.clone(), self.target.dimension);
+            blocking(move || {
+                sync_tree(&folder)?;
+                write_marker(&folder, &m, d, true)
+            })
+            .await?;
         }
         let old_folder = {
             let d = dir.clone();
@@ -253,7 +261,7 @@ impl Reembedding {
         } = self;
         drop((rows, new));
         let path = dir.join(&old_folder);
-        if let Err(e) = std::fs::remove_dir_all(&path) {
+        if let Err(e) = crate::remove_vectors_dir(&path) {
             tracing::warn!(path = %path.display(), error = %e, "cannot remove the old vector folder yet");
         }
         drop(store);

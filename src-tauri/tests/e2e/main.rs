@@ -271,7 +271,6 @@ fn index_ask_and_open_a_citation() {
     app.shot("10-about");
 }
 
-/// Types a question and sends it with Enter, after the previous answer is done.
 #[test]
 fn an_index_from_the_previous_release_is_upgraded_when_the_app_opens_it() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
@@ -312,6 +311,7 @@ fn an_index_from_the_previous_release_is_upgraded_when_the_app_opens_it() {
     assert!(meta["reembed"].is_null(), "{meta}");
 }
 
+/// Types a question and sends it with Enter, after the previous answer is done.
 fn ask(s: &webdriver::Session, question: &str) {
     s.wait_for(
         "the previous answer to finish",

@@ -102,6 +102,21 @@ struct Verified<'a> {
 
 /// Prints the consistency report; fails when the stores disagree.
 pub async fn verify(app: &App, args: VerifyArgs) -> Result<()> {
+    // A check changes nothing: an index that another embedding model built
+    // would be re-embedded (and repaired) by opening it, so say so instead.
+    let embedder = app.models.embedder()?;
+    if cairn_engine::upgrade::needs_reembedding(
+        &EngineConfig::new(&app.data_dir),
+        embedder.as_ref(),
+    ) {
+        anyhow::bail!(
+            "the index in {} was built with another embedding model than {}; it is re-embedded \
+             the next time Cairn opens it (the app, `cairn ingest`, `cairn search` or `cairn repair`), \
+             then it can be verified",
+            app.data_dir.display(),
+            embedder.model_id()
+        );
+    }
     let engine = app.engine(OpenMode::Read).await?;
     let report = engine.verify().await?;
     if args.json {

@@ -124,7 +124,7 @@ fn assert_uses_the_embedder(data: &Path, name: &str) {
     let folders: Vec<String> = std::fs::read_dir(data)
         .expect("read data dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("lance"))
+        .filter(|n| n.starts_with("lance") && !n.contains(".damaged-"))
         .collect();
     assert_eq!(folders, vec![meta.vectors.clone()], "{name}");
 }
@@ -216,10 +216,48 @@ async fn repair_after_a_damaged_meta_mid_reembedding_keeps_every_passage() {
         .expect("repair");
     assert!(report.meta_rewritten, "{report:?}");
     assert!(report.mismatched.is_empty(), "{report:?}");
+    // The unfinished folder was moved aside, never trusted or deleted.
+    assert!(
+        report
+            .quarantined
+            .iter()
+            .any(|p| p.to_string_lossy().contains("lance-") && p.is_dir()),
+        "{report:?}"
+    );
     assert_uses_the_embedder(&data, "repaired");
     let docs = e.documents();
     assert_eq!(docs.len(), 1, "{docs:?}");
     assert_eq!(docs[0].chunks, 4);
+    let report = e.verify().await.expect("verify");
+    assert!(report.consistent(), "{report:?}");
+    assert_eq!(report.stats.vector_rows, 4);
+}
+
+#[tokio::test]
+async fn a_damaged_meta_after_an_upgrade_never_picks_a_stray_vector_folder() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = fp32_index(tmp.path());
+    drop(engine(&data).await); // upgraded: lance-<ms> in use, `lance` removed
+    let current = cairn_store::read_meta(&data).unwrap().unwrap().vectors;
+    assert_ne!(current, "lance");
+    // What a reader that read meta.json just before the switch leaves: an
+    // empty `lance` folder, older by name than the one in use.
+    drop(
+        cairn_store::vector::VectorTable::open(&data.join("lance"), 384)
+            .await
+            .expect("stray folder"),
+    );
+    std::fs::write(data.join("meta.json"), b"{ torn").expect("damage meta.json");
+    let (e, report) = Engine::open_for_repair(EngineConfig::new(&data), embedder())
+        .await
+        .expect("repair");
+    assert!(report.meta_rewritten, "{report:?}");
+    assert!(report.mismatched.is_empty(), "{report:?}");
+    assert_eq!(
+        cairn_store::read_meta(&data).unwrap().unwrap().vectors,
+        current
+    );
+    assert_eq!(e.documents().len(), 1);
     let report = e.verify().await.expect("verify");
     assert!(report.consistent(), "{report:?}");
     assert_eq!(report.stats.vector_rows, 4);
