@@ -603,15 +603,18 @@ impl Store {
                 meta.reembed = None;
                 write_meta(&dir, &meta)?;
             }
+            // meta.json no longer records it; removing the folder is best
+            // effort (writers remove unused folders at every open anyway).
             let folder = dir.join(&target.vectors);
             if folder.exists() {
-                remove_vectors_dir(&folder)?;
+                if let Err(e) = remove_vectors_dir(&folder) {
+                    tracing::warn!(folder = %folder.display(), error = %e, "cannot remove an abandoned re-embedding's folder yet");
+                }
             }
             tracing::info!(model = %target.embed_model, "abandoned an unfinished re-embedding");
             Ok(())
         })
         .await?;
-        // Forgotten only once meta.json no longer records it.
         *self.reembed.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
     }
@@ -1030,8 +1033,12 @@ pub fn recover_meta(dir: &Path, dim: usize) -> Result<Vec<PathBuf>> {
 }
 
 fn recover_meta_locked(dir: &Path, dim: usize) -> Result<Vec<PathBuf>> {
+    // meta.json is never missing meanwhile (a missing one means a new index):
+    // the other folders are moved aside first, then a copy of the damaged file
+    // is kept and the file is replaced in one atomic write. A crash in between
+    // leaves the damaged file, and repair runs again.
     let path = dir.join("meta.json");
-    let mut moved = vec![quarantine(&path)?];
+    let mut moved = Vec::new();
     let complete = vectors_dirs(dir)
         .into_iter()
         .filter_map(|n| {
@@ -1048,6 +1055,11 @@ fn recover_meta_locked(dir: &Path, dim: usize) -> Result<Vec<PathBuf>> {
             moved.push(quarantine(&dir.join(&other))?);
         }
     }
+    let mut kept = path.file_name().unwrap_or_default().to_os_string();
+    kept.push(format!(".damaged-{}", cairn_core::now_ms()));
+    let kept = path.with_file_name(kept);
+    std::fs::copy(&path, &kept).map_err(|e| io_err(&path, e))?;
+    moved.insert(0, kept);
     tracing::warn!(%folder, model = %embed_model, "meta.json was damaged; rebuilt it");
     write_meta(
         dir,
