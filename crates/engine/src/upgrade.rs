@@ -13,7 +13,7 @@
 //! with `StoreError::Busy`.
 
 use crate::{Embedder, Engine, EngineConfig, Result};
-use cairn_store::{read_meta, OpenMode, Store};
+use cairn_store::{read_meta, IndexMeta, OpenMode, Store};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,10 +39,12 @@ pub type OnUpgrade<'a> = &'a (dyn Fn(&UpgradeProgress) + Send + Sync);
 /// or one whose `meta.json` cannot be read, needs nothing here (opening reports
 /// or repairs the latter).
 pub fn needs_reembedding(cfg: &EngineConfig, embedder: &dyn Embedder) -> bool {
-    matches!(
-        read_meta(&cfg.data_dir),
-        Ok(Some(meta)) if meta.embed_model != embedder.model_id() || meta.dimension != embedder.dimension()
-    )
+    matches!(read_meta(&cfg.data_dir), Ok(Some(meta)) if !built_with(&meta, embedder))
+}
+
+/// Whether the index `meta` describes was built with `embedder`'s model.
+pub(crate) fn built_with(meta: &IndexMeta, embedder: &dyn Embedder) -> bool {
+    meta.embed_model == embedder.model_id() && meta.dimension == embedder.dimension()
 }
 
 /// Re-embeds the index if it was built with another model; returns whether it did.
@@ -58,7 +60,7 @@ pub(crate) async fn reembed_if_needed(
         Err(e) if e.is_damage() => return Ok(false),
         Err(e) => return Err(e.into()),
     };
-    if meta.embed_model == embedder.model_id() && meta.dimension == embedder.dimension() {
+    if built_with(&meta, embedder.as_ref()) {
         return Ok(false);
     }
     let started = Instant::now();
@@ -76,9 +78,7 @@ pub(crate) async fn reembed_if_needed(
         // Another process finished a re-embedding between the read above and
         // taking the lock.
         Err(cairn_store::StoreError::ModelMismatch { .. })
-            if read_meta(&cfg.data_dir)?.is_some_and(|m| {
-                m.embed_model == embedder.model_id() && m.dimension == embedder.dimension()
-            }) =>
+            if read_meta(&cfg.data_dir)?.is_some_and(|m| built_with(&m, embedder.as_ref())) =>
         {
             return Ok(false);
         }

@@ -53,13 +53,12 @@ impl Engine {
             }
             report
         };
-        let mut built_with = None;
-        if crate::upgrade::needs_reembedding(&cfg, embedder.as_ref()) {
-            if let Ok(Some(meta)) = cairn_store::read_meta(&cfg.data_dir) {
-                built_with = Some((meta.embed_model, meta.dimension));
-            }
-        }
-        if let Some((model, dim)) = built_with {
+        let other_model = cairn_store::read_meta(&cfg.data_dir)
+            .ok()
+            .flatten()
+            .filter(|meta| !crate::upgrade::built_with(meta, embedder.as_ref()))
+            .map(|meta| (meta.embed_model, meta.dimension));
+        if let Some((model, dim)) = other_model {
             let (store, report) = Store::open_for_repair(&cfg.data_dir, &model, dim).await?;
             crate::upgrade::reembed_store(store, &cfg, &embedder, &|_| {}).await?;
             let store = Store::open(

@@ -1055,9 +1055,7 @@ fn recover_meta_locked(dir: &Path, dim: usize) -> Result<Vec<PathBuf>> {
             moved.push(quarantine(&dir.join(&other))?);
         }
     }
-    let mut kept = path.file_name().unwrap_or_default().to_os_string();
-    kept.push(format!(".damaged-{}", cairn_core::now_ms()));
-    let kept = path.with_file_name(kept);
+    let kept = damaged_name(&path);
     std::fs::copy(&path, &kept).map_err(|e| io_err(&path, e))?;
     moved.insert(0, kept);
     tracing::warn!(%folder, model = %embed_model, "meta.json was damaged; rebuilt it");
@@ -1141,11 +1139,16 @@ async fn open_readable_vectors(dir: &Path, dim: usize) -> Result<vector::VectorT
     Ok(v)
 }
 
-/// Renames a damaged file or folder to `<name>.damaged-<ms>` and returns the new path.
-fn quarantine(path: &Path) -> Result<PathBuf> {
+/// Where a damaged file or folder is kept: `<name>.damaged-<ms>` beside it.
+fn damaged_name(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".damaged-{}", cairn_core::now_ms()));
-    let to = path.with_file_name(name);
+    path.with_file_name(name)
+}
+
+/// Renames a damaged file or folder to `<name>.damaged-<ms>` and returns the new path.
+fn quarantine(path: &Path) -> Result<PathBuf> {
+    let to = damaged_name(path);
     std::fs::rename(path, &to).map_err(|e| io_err(path, e))?;
     Ok(to)
 }

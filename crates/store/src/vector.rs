@@ -349,18 +349,10 @@ impl VectorTable {
 
     /// Every chunk's payload without its vector, to rebuild the keyword index.
     pub async fn all_chunks(&self) -> Result<Vec<StoredChunk>> {
-        let mut stream = self
-            .table
-            .query()
-            .select(Select::columns(&[
-                "chunk_id", "doc_id", "path", "ordinal", "page", "start", "end", "heading", "text",
-            ]))
-            .execute()
-            .await
-            .map_err(lance_err("reading rows"))?;
+        let mut rows = self.chunk_stream().await?;
         let mut out = Vec::new();
-        while let Some(batch) = stream.try_next().await.map_err(lance_err("reading rows"))? {
-            out.extend(chunks_of(&batch)?);
+        while let Some(chunks) = rows.next().await? {
+            out.extend(chunks);
         }
         Ok(out)
     }

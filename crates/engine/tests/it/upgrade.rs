@@ -129,6 +129,16 @@ fn assert_uses_the_embedder(data: &Path, name: &str) {
     assert_eq!(folders, vec![meta.vectors.clone()], "{name}");
 }
 
+/// The fixture's one document, with all 4 passages in a consistent index.
+async fn assert_holds_the_fixture(e: &Engine) {
+    let docs = e.documents();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(docs[0].chunks, 4);
+    let report = e.verify().await.expect("verify");
+    assert!(report.consistent(), "{report:?}");
+    assert_eq!(report.stats.vector_rows, 4, "{report:?}");
+}
+
 /// The format-1 fixture was built with the fp32 graph: a copy that needs re-embedding.
 fn fp32_index(tmp: &Path) -> PathBuf {
     let data = tmp.join("data");
@@ -225,12 +235,7 @@ async fn repair_after_a_damaged_meta_mid_reembedding_keeps_every_passage() {
         "{report:?}"
     );
     assert_uses_the_embedder(&data, "repaired");
-    let docs = e.documents();
-    assert_eq!(docs.len(), 1, "{docs:?}");
-    assert_eq!(docs[0].chunks, 4);
-    let report = e.verify().await.expect("verify");
-    assert!(report.consistent(), "{report:?}");
-    assert_eq!(report.stats.vector_rows, 4);
+    assert_holds_the_fixture(&e).await;
 }
 
 #[tokio::test]
@@ -257,10 +262,7 @@ async fn a_damaged_meta_after_an_upgrade_never_picks_a_stray_vector_folder() {
         cairn_store::read_meta(&data).unwrap().unwrap().vectors,
         current
     );
-    assert_eq!(e.documents().len(), 1);
-    let report = e.verify().await.expect("verify");
-    assert!(report.consistent(), "{report:?}");
-    assert_eq!(report.stats.vector_rows, 4);
+    assert_holds_the_fixture(&e).await;
 }
 
 #[tokio::test]
@@ -323,12 +325,7 @@ async fn a_reembedding_killed_midway_resumes_and_loses_nothing() {
         target.vectors,
         "resumed into the folder it started"
     );
-    let docs = e.documents();
-    assert_eq!(docs.len(), 1);
-    assert_eq!(docs[0].chunks, 4);
-    let report = e.verify().await.expect("verify");
-    assert!(report.consistent(), "{report:?}");
-    assert_eq!(report.stats.vector_rows, 4, "{report:?}");
+    assert_holds_the_fixture(&e).await;
     let hits = e
         .search("when does the causeway flood at spring tide", 3)
         .await
