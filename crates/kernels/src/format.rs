@@ -63,7 +63,8 @@ impl Format {
         match self {
             Format::Q4_0 | Format::Q4_1 | Format::Q4K => 4,
             Format::Q5_0 | Format::Q5_1 | Format::Q5K => 5,
-            Format::Q6K | Format::Q8_0 => 8,
+            Format::Q6K => 6,
+            Format::Q8_0 => 8,
         }
     }
 

@@ -11,8 +11,14 @@
 //! record, Q6_K:              d[16] f16 | scales[16][16] i8 | codes × 8
 //! codes, 4-bit:  4 vectors of 64 bytes; byte 4r+j of vector c = code(r, 8c+j) | code(r, 8c+4+j) << 4
 //! codes, 5-bit:  the 4-bit part, then per group a u64 whose bit 4r+j is bit 4 of code(r, 4g+j)
+//! codes, 6-bit:  the 4-bit part, then 2 vectors of 64 bytes; bits 2q..2q+2 of byte 4r+j of
+//!                vector h = bits 4..6 of code(r, 4(4h+q)+j)
 //! codes, 8-bit:  8 vectors of 64 bytes; byte 4r+j of vector g = code(r, 4g+j)
 //! ```
+//!
+//! Every format but Q8_0 keeps the file's bits per value (Q6_K's 6 bits stay 6
+//! bits, not a byte): decoding streams every weight once per token, so the
+//! bytes read are the time taken.
 //!
 //! Rows past `n` in the last panel are zero (scale 0), so they add nothing.
 
@@ -42,6 +48,7 @@ impl Layout {
         let sub = match format.code_bits() {
             4 => 256,
             5 => 256 + 64,
+            6 => 256 + 128,
             _ => 512,
         };
         let d = 0;
@@ -223,7 +230,7 @@ fn write_row(format: Format, l: &Layout, rec: &mut [u8], r: usize, dec: &Decoded
         let codes = &mut rec[l.codes + s * l.sub..l.codes + (s + 1) * l.sub];
         let c = &dec.codes[32 * s..32 * s + 32];
         match format.code_bits() {
-            4 | 5 => {
+            4..=6 => {
                 for chunk in 0..4 {
                     for j in 0..4 {
                         let lo = c[8 * chunk + j] & 0xF;
@@ -244,6 +251,14 @@ fn write_row(format: Format, l: &Layout, rec: &mut [u8], r: usize, dec: &Decoded
                         codes[at..at + 8].copy_from_slice(&bits.to_le_bytes());
                     }
                 }
+                if format.code_bits() == 6 {
+                    for g in 0..8 {
+                        for j in 0..4 {
+                            let high = (c[4 * g + j] >> 4) & 0x3;
+                            codes[l.hb + 64 * (g / 4) + 4 * r + j] |= high << (2 * (g % 4));
+                        }
+                    }
+                }
             }
             _ => {
                 for g in 0..8 {
@@ -262,7 +277,7 @@ pub(crate) fn code(format: Format, l: &Layout, rec: &[u8], r: usize, i: usize) -
     let codes = &rec[l.codes + s * l.sub..];
     let (g, j) = (e / 4, e % 4);
     match format.code_bits() {
-        4 | 5 => {
+        4..=6 => {
             let byte = codes[64 * (g / 2) + 4 * r + j];
             let mut c = if g % 2 == 0 { byte & 0xF } else { byte >> 4 };
             if format.code_bits() == 5 {
@@ -272,6 +287,10 @@ pub(crate) fn code(format: Format, l: &Layout, rec: &[u8], r: usize, i: usize) -
                         .expect("8 bytes"),
                 );
                 c |= (((bits >> (4 * r + j)) & 1) as u8) << 4;
+            }
+            if format.code_bits() == 6 {
+                let byte = codes[l.hb + 64 * (g / 4) + 4 * r + j];
+                c |= ((byte >> (2 * (g % 4))) & 0x3) << 4;
             }
             c
         }

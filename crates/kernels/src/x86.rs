@@ -114,7 +114,7 @@ fn load512(s: &[u8], at: usize) -> __m512i {
 fn unpack_512(f: Format, l: &Layout, codes: &[u8]) -> [__m512i; 8] {
     let mut w = [_mm512_setzero_si512(); 8];
     match f.code_bits() {
-        4 | 5 => {
+        4..=6 => {
             let low = _mm512_set1_epi8(0x0F);
             for c in 0..4 {
                 let v = load512(codes, 64 * c);
@@ -127,6 +127,25 @@ fn unpack_512(f: Format, l: &Layout, codes: &[u8]) -> [__m512i; 8] {
                     let at = l.hb + 8 * g;
                     let bits = u64::from_le_bytes(codes[at..at + 8].try_into().expect("8 bytes"));
                     *wg = _mm512_mask_add_epi8(*wg, bits, *wg, sixteen);
+                }
+            }
+            if f.code_bits() == 6 {
+                let two = _mm512_set1_epi8(0x30);
+                for h in 0..2 {
+                    let v = load512(codes, l.hb + 64 * h);
+                    // Bits 2q..2q+2 of each byte to bits 4..6. The 16-bit
+                    // shifts carry bits between the bytes of a pair; the
+                    // mask drops them.
+                    let shifted = [
+                        _mm512_slli_epi16::<4>(v),
+                        _mm512_slli_epi16::<2>(v),
+                        v,
+                        _mm512_srli_epi16::<2>(v),
+                    ];
+                    for (q, s) in shifted.into_iter().enumerate() {
+                        let g = 4 * h + q;
+                        w[g] = _mm512_or_si512(w[g], _mm512_and_si512(s, two));
+                    }
                 }
             }
         }
@@ -387,7 +406,7 @@ fn bits_to_0x10(bits: u32) -> __m256i {
 fn unpack_256(f: Format, l: &Layout, codes: &[u8], half: usize) -> [__m256i; 8] {
     let mut w = [_mm256_setzero_si256(); 8];
     match f.code_bits() {
-        4 | 5 => {
+        4..=6 => {
             let low = _mm256_set1_epi8(0x0F);
             for c in 0..4 {
                 let v = load256(codes, 64 * c + 32 * half);
@@ -399,6 +418,24 @@ fn unpack_256(f: Format, l: &Layout, codes: &[u8], half: usize) -> [__m256i; 8] 
                     let at = l.hb + 8 * g;
                     let bits = u64::from_le_bytes(codes[at..at + 8].try_into().expect("8 bytes"));
                     *wg = _mm256_or_si256(*wg, bits_to_0x10((bits >> (32 * half)) as u32));
+                }
+            }
+            if f.code_bits() == 6 {
+                let two = _mm256_set1_epi8(0x30);
+                for h in 0..2 {
+                    let v = load256(codes, l.hb + 64 * h + 32 * half);
+                    // As in `unpack_512`: bits 2q..2q+2 to bits 4..6, the
+                    // bits carried between bytes masked off.
+                    let shifted = [
+                        _mm256_slli_epi16::<4>(v),
+                        _mm256_slli_epi16::<2>(v),
+                        v,
+                        _mm256_srli_epi16::<2>(v),
+                    ];
+                    for (q, s) in shifted.into_iter().enumerate() {
+                        let g = 4 * h + q;
+                        w[g] = _mm256_or_si256(w[g], _mm256_and_si256(s, two));
+                    }
                 }
             }
         }

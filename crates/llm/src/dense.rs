@@ -35,6 +35,7 @@ use candle_core::quantized::gguf_file;
 use candle_core::{Device, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
+use crate::attention;
 use crate::linear::{forward_many, Embedding, Linear};
 use crate::parts::{embedding_and_head, ensure_room, metadata, Rotary};
 
@@ -91,7 +92,8 @@ impl KvCache {
         self.k.as_ref().and_then(|k| k.dim(2).ok()).unwrap_or(0)
     }
 
-    /// Appends `k` and `v` (`(1, n_kv, len, hd)`) and returns the whole cache so far.
+    /// Appends `k` and `v` (`(1, n_kv, len, hd)`) and returns the whole cache
+    /// so far, as views of the buffers.
     fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
         let add = k.dim(2)?;
         let need = self.len + add;
@@ -117,10 +119,10 @@ impl KvCache {
         ck.slice_set(&k.contiguous()?, 2, self.len)?;
         cv.slice_set(&v.contiguous()?, 2, self.len)?;
         self.len = need;
-        Ok((
-            ck.narrow(2, 0, need)?.contiguous()?,
-            cv.narrow(2, 0, need)?.contiguous()?,
-        ))
+        // Views into the buffers, not copies: attention's matmuls read the
+        // strided positions directly (a copy would move the whole cache,
+        // every layer, every token).
+        Ok((ck.narrow(2, 0, need)?, cv.narrow(2, 0, need)?))
     }
 
     fn truncate(&mut self, len: usize) {
@@ -230,6 +232,15 @@ impl Layer {
         // the position axis, so one matmul serves them all.
         let group = m.n_head / m.n_kv_head;
         let q = q.reshape((b, m.n_kv_head, group * len, m.head_dim))?;
+        if len == 1 && b == 1 && q.device().is_cpu() {
+            let scale = 1.0 / (m.head_dim as f32).sqrt();
+            let y = attention::decode_attention(&q, &k, &v, scale)?.reshape((
+                b,
+                len,
+                m.n_head * m.head_dim,
+            ))?;
+            return self.wo.forward(&y);
+        }
         let att = (q.matmul(&k.t()?)? / (m.head_dim as f64).sqrt())?;
         let att = match mask {
             Some(mask) => att
