@@ -7,8 +7,9 @@
 //! - **Weights are repacked once at load** ([`Packed::from_gguf`]) into panels
 //!   of 16 rows: for every 32 columns, the 16 rows' 4-column groups lie side
 //!   by side, so one 64-byte vector holds 16 rows × 4 columns. The panel is no
-//!   bigger than the GGUF data for 4- and 5-bit types (nibbles stay nibbles),
-//!   which matters because decoding one token reads every weight once.
+//!   bigger than the GGUF data for 4-, 5- and 6-bit types (nibbles stay
+//!   nibbles, Q6_K's two high bits stay two bits), which matters because
+//!   decoding one token reads every weight once.
 //! - **Activations are quantized once per input** ([`Activations`]) to int8
 //!   with a scale per 32 values (per 256 for K-quants, as llama.cpp does) and
 //!   the sums the offset and minimum terms need.
@@ -27,11 +28,17 @@
 //! Formats: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (32-value blocks) and Q4_K, Q5_K,
 //! Q6_K (256-value super-blocks). Anything else stays with candle.
 //!
+//! Also here, because it needs the same run-time choice of instruction set:
+//! [`attend`], the attention of one new position over a KV cache (f32), which
+//! decoding runs once per layer and token.
+//!
 //! This is the only crate of Cairn that uses `unsafe`: for SIMD intrinsics
-//! (in `x86`), for handing a borrowed job to the pool's threads (in `pool`)
+//! (in `x86`), for calling functions compiled for AVX2 / AVX-512 (in
+//! `attend`), for handing a borrowed job to the pool's threads (in `pool`)
 //! and for the one call into the C allocator ([`release_free_memory`]).
 
 mod act;
+mod attend;
 mod format;
 mod heap;
 mod pack;
@@ -41,6 +48,7 @@ mod scalar;
 mod x86;
 
 pub use act::Activations;
+pub use attend::{attend, KvRows};
 pub use format::Format;
 pub use heap::release_free_memory;
 pub use pack::Packed;

@@ -217,3 +217,79 @@ fn ggml_type_ids_map_to_formats() {
     assert_eq!(Format::from_ggml_type(0), None);
     let _ = decode_block;
 }
+
+/// `softmax(q · kᵀ · scale) · v` in f64, straight from the definition
+/// (the arguments of `attend`).
+#[allow(clippy::too_many_arguments)]
+fn attend_reference(
+    q: &[f32],
+    group: usize,
+    hd: usize,
+    k: &[f32],
+    v: &[f32],
+    stride: usize,
+    len: usize,
+    scale: f32,
+) -> Vec<f64> {
+    let mut out = vec![0f64; group * hd];
+    for g in 0..group {
+        let scores: Vec<f64> = (0..len)
+            .map(|p| {
+                (0..hd)
+                    .map(|i| q[g * hd + i] as f64 * k[p * stride + i] as f64)
+                    .sum::<f64>()
+                    * scale as f64
+            })
+            .collect();
+        let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+        let total: f64 = exps.iter().sum();
+        for (p, e) in exps.iter().enumerate() {
+            for i in 0..hd {
+                out[g * hd + i] += e / total * v[p * stride + i] as f64;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn attention_of_one_position_matches_the_definition_on_every_tier() {
+    let mut rng = Rng(0x5eed_a77e);
+    let mut scores = Vec::new();
+    for case in 0..60 {
+        let group = 1 + rng.below(8);
+        // Head sizes around the 16-value lanes, with and without remainders.
+        let hd = [8, 16, 40, 64, 72, 128][rng.below(6)];
+        let len = 1 + rng.below(300);
+        // Rows spaced as in a cache with room to grow.
+        let stride = hd * (1 + rng.below(3));
+        let mut value = |spread: f32| (rng.unit() * 2.0 - 1.0) * spread;
+        let q: Vec<f32> = (0..group * hd).map(|_| value(2.0)).collect();
+        let k: Vec<f32> = (0..len * stride).map(|_| value(2.0)).collect();
+        let v: Vec<f32> = (0..len * stride).map(|_| value(1.0)).collect();
+        let scale = 1.0 / (hd as f32).sqrt();
+        let want = attend_reference(&q, group, hd, &k, &v, stride, len, scale);
+        for isa in Isa::available() {
+            let mut out = vec![f32::NAN; group * hd];
+            crate::attend(
+                isa,
+                &q,
+                group,
+                hd,
+                crate::KvRows { data: &k, stride },
+                crate::KvRows { data: &v, stride },
+                len,
+                scale,
+                &mut scores,
+                &mut out,
+            );
+            for (i, (got, want)) in out.iter().zip(&want).enumerate() {
+                assert!(
+                    (*got as f64 - want).abs() < 1e-5,
+                    "case {case} {isa:?} (group {group}, hd {hd}, len {len}): value {i} is {got}, not {want}"
+                );
+            }
+        }
+    }
+}

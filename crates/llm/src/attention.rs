@@ -5,7 +5,8 @@
 //! packs the whole cache into its own layout twice per layer and token, for a
 //! product of a handful of rows: a tenth of a decode step at a few hundred
 //! cached positions. Here each cached key and value row is read once, where it
-//! lies in the cache, and used for every query head that shares it.
+//! lies in the cache, and used for every query head that shares it
+//! (`cairn_kernels::attend`, which picks AVX-512 or AVX2 at run time).
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -40,27 +41,6 @@ fn f32s<'a>(s: &'a CpuStorage, what: &str) -> Result<&'a [f32]> {
     }
 }
 
-/// `a · b` over equal-length rows, in 16 independent lanes (which the
-/// compiler keeps in vector registers) summed at the end. Plain multiply and
-/// add, not `mul_add`: without FMA enabled at compile time (Cairn ships for
-/// any x86-64) `mul_add` is a call into libm per element.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 16];
-    let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
-        for i in 0..16 {
-            lanes[i] += x[i] * y[i];
-        }
-    }
-    let mut sum: f32 = lanes.iter().sum();
-    for (x, y) in ar.iter().zip(br) {
-        sum += x * y;
-    }
-    sum
-}
-
 impl CustomOp3 for DecodeAttention {
     fn name(&self) -> &'static str {
         "cairn-decode-attention"
@@ -92,42 +72,33 @@ impl CustomOp3 for DecodeAttention {
         let q = &q[ql.start_offset()..ql.start_offset() + n_kv * group * hd];
         let (k0, k_head, k_pos) = strides4(kl, "k")?;
         let (v0, v_head, v_pos) = strides4(vl, "v")?;
+        let isa = cairn_kernels::Isa::detect();
         let mut out = vec![0f32; n_kv * group * hd];
         out.par_chunks_mut(group * hd)
             .zip(q.par_chunks(group * hd))
             .enumerate()
             .for_each(|(h, (out, q))| {
-                // Scores: one pass over the keys, each row used by every
-                // query head of the group.
-                let mut scores = vec![0f32; group * len];
-                for p in 0..len {
-                    let at = k0 + h * k_head + p * k_pos;
-                    let key = &k[at..at + hd];
-                    for g in 0..group {
-                        scores[g * len + p] = dot(&q[g * hd..(g + 1) * hd], key) * self.scale;
-                    }
-                }
-                for row in scores.chunks_exact_mut(len) {
-                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let mut sum = 0f32;
-                    for s in row.iter_mut() {
-                        *s = (*s - max).exp();
-                        sum += *s;
-                    }
-                    let inv = 1.0 / sum;
-                    row.iter_mut().for_each(|s| *s *= inv);
-                }
-                // Values: one pass, each row added into every head's output.
-                for p in 0..len {
-                    let at = v0 + h * v_head + p * v_pos;
-                    let value = &v[at..at + hd];
-                    for g in 0..group {
-                        let w = scores[g * len + p];
-                        for (o, x) in out[g * hd..(g + 1) * hd].iter_mut().zip(value) {
-                            *o += x * w;
-                        }
-                    }
-                }
+                let keys = cairn_kernels::KvRows {
+                    data: &k[k0 + h * k_head..],
+                    stride: k_pos,
+                };
+                let values = cairn_kernels::KvRows {
+                    data: &v[v0 + h * v_head..],
+                    stride: v_pos,
+                };
+                let mut scores = Vec::new();
+                cairn_kernels::attend(
+                    isa,
+                    q,
+                    group,
+                    hd,
+                    keys,
+                    values,
+                    len,
+                    self.scale,
+                    &mut scores,
+                    out,
+                );
             });
         Ok((CpuStorage::F32(out), Shape::from((1, n_kv, group, hd))))
     }
