@@ -19,11 +19,10 @@ runs="${3:-2}"
 python="${PYTHON:-$HOME/.cache/cairn/bench-venv/bin/python}"
 export RAYON_NUM_THREADS=$threads
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
-# An explicit --target keeps this single-crate build's artifacts apart from the
-# workspace's release build in the shared target dir (no rebuild ping-pong).
-host="$(rustc -vV | sed -n 's/^host: //p')"
-cargo build --release -q --target "$host" -p cairn-llm --example llm_bench
-bench="$CARGO_TARGET_DIR/$host/release/examples/llm_bench"
+# The workspace's examples, built like the shipped binaries (same profile and
+# features, so the dependencies are the release build's, not rebuilt).
+cargo build --release -q --workspace --examples --locked
+bench="$CARGO_TARGET_DIR/release/examples/llm_bench"
 requant="$(mktemp -d)"
 out="$(mktemp)"
 trap 'rm -rf "$requant" "$out"' EXIT

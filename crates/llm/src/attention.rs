@@ -3,8 +3,8 @@
 //! Decoding runs one query position per step against every cached position.
 //! As two general matrix products (`q · kᵀ`, then `p · v`) the `gemm` crate
 //! packs the whole cache into its own layout twice per layer and token, for a
-//! product of a handful of rows: a tenth of a decode step at a few hundred
-//! cached positions. Here each cached key and value row is read once, where it
+//! product of a handful of rows: 8.5 % of a decode step at about a thousand
+//! cached positions (measured with perf, docs/BENCHMARKS.md). Here each cached key and value row is read once, where it
 //! lies in the cache, and used for every query head that shares it
 //! (`cairn_kernels::attend`, which picks AVX-512 or AVX2 at run time).
 
