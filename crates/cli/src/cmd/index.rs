@@ -105,10 +105,8 @@ pub async fn verify(app: &App, args: VerifyArgs) -> Result<()> {
     // A check changes nothing: an index that another embedding model built
     // would be re-embedded (and repaired) by opening it, so say so instead.
     let embedder = app.models.embedder()?;
-    if cairn_engine::upgrade::needs_reembedding(
-        &EngineConfig::new(&app.data_dir),
-        embedder.as_ref(),
-    ) {
+    let cfg = EngineConfig::new(&app.data_dir);
+    if cairn_engine::upgrade::needs_reembedding(&cfg, embedder.as_ref()) {
         anyhow::bail!(
             "the index in {} was built with another embedding model than {}; it is re-embedded \
              the next time Cairn opens it (the app, `cairn ingest`, `cairn search` or `cairn repair`), \
@@ -117,7 +115,10 @@ pub async fn verify(app: &App, args: VerifyArgs) -> Result<()> {
             embedder.model_id()
         );
     }
-    let engine = app.engine(OpenMode::Read).await?;
+    // The embedder loaded for the check above, not a second copy.
+    let engine = Engine::open(cfg, embedder, OpenMode::Read)
+        .await
+        .with_context(|| format!("cannot open the index in {}", app.data_dir.display()))?;
     let report = engine.verify().await?;
     if args.json {
         crate::print_json(&Verified {
