@@ -66,10 +66,12 @@ pub fn system_models_dir() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-/// Switches ONNX Runtime's own telemetry off. Call it first thing in `main`,
-/// before any thread exists (it sets an environment variable).
+/// Switches ONNX Runtime's own telemetry off and caps the C allocator's arenas
+/// (`cairn_kernels::limit_heap_arenas`). Call it first thing in `main`, before
+/// any thread exists (it sets an environment variable and allocator tuning).
 pub fn prepare_process() {
     cairn_embed::disable_runtime_telemetry();
+    cairn_kernels::limit_heap_arenas();
 }
 
 /// A GGUF file in the models folder and whether it can answer questions.

@@ -2,8 +2,10 @@
 //!
 //! Decoding asks, per layer and KV head, for `softmax(q · kᵀ · scale) · v`
 //! where `q` holds the few query heads that share the KV head and `k`, `v` the
-//! cached positions. Each cached row is read once and used for every query
-//! head of the group. One body, over each tier's dot product and
+//! cached positions. Each cached key row is read once for every query head of
+//! the group; the value rows, a few hundred KB per KV head, are summed per
+//! query head with the sums held in registers (read once per head, from
+//! cache). One body, over each tier's dot product and
 //! multiply-add of a row: AVX-512, AVX2 + FMA (both chosen at run time) and
 //! portable Rust.
 

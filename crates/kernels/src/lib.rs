@@ -33,9 +33,10 @@
 //! decoding runs once per layer and token.
 //!
 //! This is the only crate of Cairn that uses `unsafe`: for SIMD intrinsics
-//! (in `x86`), for calling functions compiled for AVX2 / AVX-512 (in
-//! `attend`), for handing a borrowed job to the pool's threads (in `pool`)
-//! and for the one call into the C allocator ([`release_free_memory`]).
+//! (in `x86`, and in `attend`, which also calls the functions it compiled
+//! for AVX2 / AVX-512), for handing a borrowed job to the pool's threads (in `pool`)
+//! and for the two calls into the C allocator ([`release_free_memory`],
+//! [`limit_heap_arenas`]).
 
 mod act;
 mod attend;
@@ -50,7 +51,7 @@ mod x86;
 pub use act::Activations;
 pub use attend::{attend, KvRows};
 pub use format::Format;
-pub use heap::release_free_memory;
+pub use heap::{limit_heap_arenas, release_free_memory};
 pub use pack::Packed;
 pub use pool::Pool;
 

@@ -16,9 +16,9 @@
 //! codes, 8-bit:  8 vectors of 64 bytes; byte 4r+j of vector g = code(r, 4g+j)
 //! ```
 //!
-//! Every format but Q8_0 keeps the file's bits per value (Q6_K's 6 bits stay 6
-//! bits, not a byte): decoding streams every weight once per token, so the
-//! bytes read are the time taken.
+//! Every format keeps the file's bits per value (Q6_K's 6 bits stay 6 bits,
+//! not a byte): decoding streams every weight once per token, so the bytes
+//! read are the time taken.
 //!
 //! Rows past `n` in the last panel are zero (scale 0), so they add nothing.
 
@@ -39,7 +39,7 @@ pub(crate) struct Layout {
     pub codes: usize,
     /// Bytes of the codes of one 32-value sub-block.
     pub sub: usize,
-    /// Offset of the high bits inside a sub-block's codes (5-bit formats).
+    /// Offset of the high bits inside a sub-block's codes (5- and 6-bit formats).
     pub hb: usize,
 }
 

@@ -4,8 +4,9 @@
 //! As two general matrix products (`q · kᵀ`, then `p · v`) the `gemm` crate
 //! packs the whole cache into its own layout twice per layer and token, for a
 //! product of a handful of rows: 8.5 % of a decode step at about a thousand
-//! cached positions (measured with perf, docs/BENCHMARKS.md). Here each cached key and value row is read once, where it
-//! lies in the cache, and used for every query head that shares it
+//! cached positions (measured with perf, docs/BENCHMARKS.md). Here the cache is
+//! read where it lies: each key row once for every query head that shares it,
+//! the value rows once per query head with the sums held in registers
 //! (`cairn_kernels::attend`, which picks AVX-512 or AVX2 at run time).
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};

@@ -32,7 +32,7 @@
 //! `quantized_phi3` ([`Dense::supports`]).
 
 use candle_core::quantized::gguf_file;
-use candle_core::{Device, Module, Result, Tensor};
+use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
 use crate::attention;
@@ -232,7 +232,7 @@ impl Layer {
         // the position axis, so one matmul serves them all.
         let group = m.n_head / m.n_kv_head;
         let q = q.reshape((b, m.n_kv_head, group * len, m.head_dim))?;
-        if len == 1 && b == 1 && q.device().is_cpu() {
+        if len == 1 && b == 1 && q.device().is_cpu() && q.dtype() == DType::F32 {
             let scale = 1.0 / (m.head_dim as f32).sqrt();
             let y = attention::decode_attention(&q, &k, &v, scale)?.reshape((
                 b,

@@ -755,13 +755,8 @@ impl LocalModel {
     /// `ids` are recorded after the pass succeeds; a failed pass forgets the
     /// cache, since some layers may have appended and others not.
     fn forward_cached(&mut self, input: &Tensor, pos: usize, ids: &[u32]) -> Result<Tensor> {
-        // candle splits softmax and the norms over rayon's pool. Called from a
-        // thread outside the pool, each such op hands its rows to a pool thread
-        // and sleeps until they are done: about a hundred handoffs (futex wakes
-        // and context switches) per token, 5 % of a decode step at one thread.
-        // Run on a pool thread, the whole pass pays one.
         let decoder = &mut self.decoder;
-        match rayon::scope(|_| decoder.forward(input, pos)) {
+        match linear::run_in_decode_pool(|| decoder.forward(input, pos)) {
             Ok(logits) => {
                 self.cached.extend_from_slice(ids);
                 Ok(logits)

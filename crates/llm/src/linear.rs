@@ -21,6 +21,32 @@ pub(crate) fn pool() -> &'static Pool {
     POOL.get_or_init(|| Pool::new(candle_core::utils::get_num_threads()))
 }
 
+/// Runs `f` (a forward pass) on a thread of a rayon pool of the decoder's own.
+///
+/// candle splits softmax and the norms over rayon's current pool. Called from a
+/// thread outside any pool, each such op hands its rows to a pool thread and
+/// sleeps until they are done: about a hundred hand-offs (futex wakes and
+/// context switches) per token, 5 % of a decode step at one thread. On a pool
+/// thread they run in place, and the pass pays one hand-off. The pool is not
+/// rayon's global one, which other libraries (LanceDB, tokenizers) also fill:
+/// a global worker waiting in their work could pick up a forward pass, or
+/// this pass theirs, and each would hold up the other. Without the pool (its
+/// threads could not be started) `f` runs on the calling thread.
+pub(crate) fn run_in_decode_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(candle_core::utils::get_num_threads())
+            .thread_name(|i| format!("cairn-decode-{i}"))
+            .build()
+            .ok()
+    });
+    match pool {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
 /// The instruction set the kernels use on this CPU (see `cairn_kernels::Isa`).
 pub fn kernel_isa() -> Isa {
     Isa::detect()
