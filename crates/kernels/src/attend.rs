@@ -19,9 +19,11 @@ pub struct KvRows<'a> {
 }
 
 impl KvRows<'_> {
+    /// Values `from..from + n` of row `p`.
     #[inline(always)]
-    fn row(&self, p: usize, hd: usize) -> &[f32] {
-        &self.data[p * self.stride..p * self.stride + hd]
+    fn part(&self, p: usize, from: usize, n: usize) -> &[f32] {
+        let at = p * self.stride + from;
+        &self.data[at..at + n]
     }
 }
 
@@ -89,7 +91,7 @@ macro_rules! attend_body {
         let (scores, out): (&mut [f32], &mut [f32]) = ($scores, $out);
         let (group, hd, len) = (a.group, a.hd, a.len);
         for p in 0..len {
-            let key = a.keys.row(p, hd);
+            let key = a.keys.part(p, 0, hd);
             for g in 0..group {
                 scores[g * len + p] = $dot(&a.q[g * hd..(g + 1) * hd], key) * a.scale;
             }
@@ -141,7 +143,7 @@ fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
 fn wsum_portable(out: &mut [f32], rows: KvRows<'_>, column: usize, weights: &[f32]) {
     out.iter_mut().for_each(|o| *o = 0.0);
     for (p, w) in weights.iter().enumerate() {
-        let row = &rows.data[p * rows.stride + column..][..out.len()];
+        let row = rows.part(p, column, out.len());
         for (o, x) in out.iter_mut().zip(row) {
             *o += x * w;
         }
@@ -197,7 +199,7 @@ mod x86 {
         }
         let mut acc = [_mm512_setzero_ps(); 4];
         for (p, w) in weights.iter().enumerate() {
-            let row = &rows.data[p * rows.stride + column..][..COLUMNS];
+            let row = rows.part(p, column, COLUMNS);
             let wv = _mm512_set1_ps(*w);
             for (i, acc) in acc.iter_mut().enumerate() {
                 // SAFETY: `row` holds 64 values; lane group `i` reads 16 of them.
@@ -252,7 +254,7 @@ mod x86 {
         }
         let mut acc = [_mm256_setzero_ps(); 8];
         for (p, w) in weights.iter().enumerate() {
-            let row = &rows.data[p * rows.stride + column..][..COLUMNS];
+            let row = rows.part(p, column, COLUMNS);
             let wv = _mm256_set1_ps(*w);
             for (i, acc) in acc.iter_mut().enumerate() {
                 // SAFETY: `row` holds 64 values; lane group `i` reads 8 of them.

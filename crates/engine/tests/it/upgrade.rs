@@ -215,17 +215,24 @@ async fn kill_midway(data: &Path) {
     job.write(&batch, &vectors).await.expect("write");
 }
 
+/// Tears `meta.json` and runs `cairn repair`'s open, which must rebuild it
+/// with every store agreeing.
+async fn repair_a_torn_meta(data: &Path) -> (Engine, cairn_engine::RepairReport) {
+    std::fs::write(data.join("meta.json"), b"{ torn").expect("damage meta.json");
+    let (e, report) = Engine::open_for_repair(EngineConfig::new(data), embedder())
+        .await
+        .expect("repair");
+    assert!(report.meta_rewritten, "{report:?}");
+    assert!(report.mismatched.is_empty(), "{report:?}");
+    (e, report)
+}
+
 #[tokio::test]
 async fn repair_after_a_damaged_meta_mid_reembedding_keeps_every_passage() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = fp32_index(tmp.path());
     kill_midway(&data).await;
-    std::fs::write(data.join("meta.json"), b"{ torn").expect("damage meta.json");
-    let (e, report) = Engine::open_for_repair(EngineConfig::new(&data), embedder())
-        .await
-        .expect("repair");
-    assert!(report.meta_rewritten, "{report:?}");
-    assert!(report.mismatched.is_empty(), "{report:?}");
+    let (e, report) = repair_a_torn_meta(&data).await;
     // The unfinished folder was moved aside, never trusted or deleted.
     assert!(
         report
@@ -252,12 +259,7 @@ async fn a_damaged_meta_after_an_upgrade_never_picks_a_stray_vector_folder() {
             .await
             .expect("stray folder"),
     );
-    std::fs::write(data.join("meta.json"), b"{ torn").expect("damage meta.json");
-    let (e, report) = Engine::open_for_repair(EngineConfig::new(&data), embedder())
-        .await
-        .expect("repair");
-    assert!(report.meta_rewritten, "{report:?}");
-    assert!(report.mismatched.is_empty(), "{report:?}");
+    let (e, _) = repair_a_torn_meta(&data).await;
     assert_eq!(
         cairn_store::read_meta(&data).unwrap().unwrap().vectors,
         current

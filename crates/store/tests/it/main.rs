@@ -56,6 +56,15 @@ async fn open(dir: &Path) -> Store {
         .expect("open store")
 }
 
+/// An index in `dir` holding one document of one chunk, closed again.
+async fn write_one_document(dir: &Path) {
+    open(dir)
+        .await
+        .write_batch(vec![doc("/a.md", &["alpha one"], 1)], &[])
+        .await
+        .expect("write");
+}
+
 #[tokio::test]
 async fn written_chunks_are_found_by_both_retrievers() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -284,13 +293,7 @@ async fn a_meta_naming_a_folder_outside_the_index_is_corrupt() {
 #[tokio::test]
 async fn a_writer_removes_vector_folders_left_by_a_finished_reembedding() {
     let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let store = open(dir.path()).await;
-        store
-            .write_batch(vec![doc("/a.md", &["alpha one"], 1)], &[])
-            .await
-            .expect("write");
-    }
+    write_one_document(dir.path()).await;
     // A crash between the switch and the removal leaves the old folder; a
     // quarantined folder is kept whatever happens.
     let stale = dir.path().join("lance-17");
@@ -312,13 +315,7 @@ async fn a_writer_removes_vector_folders_left_by_a_finished_reembedding() {
 #[tokio::test]
 async fn an_index_from_a_newer_cairn_is_refused_and_never_repaired() {
     let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let store = open(dir.path()).await;
-        store
-            .write_batch(vec![doc("/a.md", &["alpha one"], 1)], &[])
-            .await
-            .expect("write");
-    }
+    write_one_document(dir.path()).await;
     let meta = dir.path().join("meta.json");
     let text = std::fs::read_to_string(&meta).expect("meta.json");
     let newer = text.replace(
