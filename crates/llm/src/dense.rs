@@ -326,6 +326,7 @@ impl Dense {
         device: &Device,
         max_positions: usize,
         file: Option<&std::fs::File>,
+        refine_head: bool,
     ) -> Result<Self> {
         let md = |key: &str| metadata(ct, arch, key);
         let n_head = md("attention.head_count")?.to_u32()? as usize;
@@ -372,7 +373,7 @@ impl Dense {
         )?;
 
         // With tied embeddings the head multiplies by the same quantized table.
-        let (embed, output) = embedding_and_head(ct, reader, device, file)?;
+        let (embed, output) = embedding_and_head(ct, reader, device, file, refine_head)?;
         let norm = RmsNorm::from_qtensor(ct.tensor(reader, "output_norm.weight", device)?, eps)?;
 
         let mut layers = Vec::with_capacity(n_layer);

@@ -215,6 +215,7 @@ impl Gemma3 {
         device: &Device,
         max_positions: usize,
         file: Option<&std::fs::File>,
+        refine_head: bool,
     ) -> Result<Self> {
         let prefix = ["gemma3", "gemma2", "gemma"]
             .into_iter()
@@ -266,7 +267,7 @@ impl Gemma3 {
             device,
         )?);
 
-        let (embed, output) = embedding_and_head(ct, reader, device, file)?;
+        let (embed, output) = embedding_and_head(ct, reader, device, file, refine_head)?;
         let norm = RmsNorm::from_qtensor(ct.tensor(reader, "output_norm.weight", device)?, eps)?;
 
         let mut layers = Vec::with_capacity(n_layer);

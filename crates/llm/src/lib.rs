@@ -20,6 +20,7 @@
 //! [`cairn_core::prompt`]; this crate only runs the messages it is given.
 
 mod attention;
+mod bpe;
 pub mod dense;
 pub mod gemma3;
 mod gguf;
@@ -113,6 +114,13 @@ pub struct LoadOptions {
     pub requantized_dir: Option<PathBuf>,
     /// Use the GPU when the crate was built with `cuda` or `metal`.
     pub use_gpu: bool,
+    /// When the file holds a tied model's matrix twice (a token table and a
+    /// larger output head, as Qwen2.5 files do), keep only the table in memory
+    /// and score each token's best 64 candidates again with the head's rows,
+    /// read from the file: 49 MiB less for Qwen2.5-Coder 0.5B and a faster
+    /// decode, with the head's own logits for the tokens that matter. `false`
+    /// keeps the head in memory as stored.
+    pub refine_head: bool,
 }
 
 impl Default for LoadOptions {
@@ -122,6 +130,7 @@ impl Default for LoadOptions {
             requantize_slow: true,
             requantized_dir: None,
             use_gpu: false,
+            refine_head: true,
         }
     }
 }
@@ -435,6 +444,7 @@ impl LocalModel {
                 &device,
                 context_length,
                 Some(&file),
+                opts.refine_head,
             )
             .map_err(bad)
         };
@@ -459,8 +469,16 @@ impl LocalModel {
                 "re-quantized slow tensors to Q8_0"
             );
             info.runtime_quantization = Some("Q8_0".into());
-            Decoder::load(&arch, content, &mut cursor, &device, context_length, None)
-                .map_err(bad)?
+            Decoder::load(
+                &arch,
+                content,
+                &mut cursor,
+                &device,
+                context_length,
+                None,
+                opts.refine_head,
+            )
+            .map_err(bad)?
         } else {
             from_file(content, reader, path)?
         };

@@ -51,11 +51,20 @@ impl Decoder {
         device: &Device,
         max_positions: usize,
         file: Option<&std::fs::File>,
+        refine_head: bool,
     ) -> Result<Self> {
         Ok(match arch {
-            "llama" | "qwen2" | "qwen3" | "phi3" if Dense::supports(arch, &content) => Self::Dense(
-                Dense::from_gguf(arch, &content, reader, device, max_positions, file)?,
-            ),
+            "llama" | "qwen2" | "qwen3" | "phi3" if Dense::supports(arch, &content) => {
+                Self::Dense(Dense::from_gguf(
+                    arch,
+                    &content,
+                    reader,
+                    device,
+                    max_positions,
+                    file,
+                    refine_head,
+                )?)
+            }
             "llama" => Self::Llama(quantized_llama::ModelWeights::from_gguf(
                 content, reader, device,
             )?),
@@ -68,6 +77,7 @@ impl Decoder {
                 device,
                 max_positions,
                 file,
+                refine_head,
             )?),
             other => candle_core::bail!("unsupported architecture {other}"),
         })

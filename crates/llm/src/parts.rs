@@ -6,7 +6,7 @@ use std::sync::Arc;
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::{DType, Device, Result, Tensor};
 
-use crate::linear::{pack, packable, Embedding, FileRows, Linear};
+use crate::linear::{format_of, pack, packable, Embedding, FileRows, Linear, RefinedHead};
 
 /// cos/sin tables for one frequency base, shared by every layer that uses it.
 #[derive(Debug, Clone)]
@@ -90,36 +90,30 @@ pub(crate) fn metadata<'a>(
 /// The token-embedding table, kept quantized (rows are dequantized when looked
 /// up), and the output head: `output.weight`, or the same table when the
 /// embeddings are tied (then one copy serves both). With a head of its own and
-/// `file` (the GGUF `ct` was read from) on the CPU, the table stays in the file
-/// and rows are read from it when looked up ([`Embedding::File`]).
+/// `file` (the GGUF `ct` was read from) on the CPU: if the table is a smaller
+/// copy of the head's matrix and `refine` allows, the table is resident and
+/// the head's rows stay in the file ([`RefinedHead`]); otherwise the head is
+/// resident and the table stays in the file, its rows read when looked up
+/// ([`Embedding::File`]).
 pub(crate) fn embedding_and_head<R: std::io::Seek + std::io::Read>(
     ct: &gguf_file::Content,
     reader: &mut R,
     device: &Device,
     file: Option<&File>,
+    refine: bool,
 ) -> Result<(Embedding, Linear)> {
-    let own_head = match (
-        ct.tensor(reader, "output.weight", device).ok(),
-        file,
-        device,
-    ) {
-        (Some(head), Some(file), Device::Cpu) => {
-            let info = ct
-                .tensor_infos
-                .get("token_embd.weight")
-                .ok_or_else(|| candle_core::Error::Msg("cannot find token_embd.weight".into()))?;
-            let (rows, cols) = info.shape.dims2()?;
-            let offset = ct
-                .tensor_data_offset
-                .checked_add(info.offset)
-                .ok_or_else(|| {
-                    candle_core::Error::Msg("token_embd.weight's offset overflows".into())
-                })?;
-            let rows = FileRows::new(file.try_clone()?, offset, info.ggml_dtype, rows, cols)?;
-            return Ok((Embedding::File(Arc::new(rows)), Linear::from_qtensor(head)?));
+    let has_head = ct.tensor_infos.contains_key("output.weight");
+    if let (true, Some(file), Device::Cpu) = (has_head, file, device) {
+        if refine {
+            if let Some(pair) = refined_head(ct, reader, file)? {
+                return Ok(pair);
+            }
         }
-        (head, _, _) => head,
-    };
+        let head = ct.tensor(reader, "output.weight", device)?;
+        let rows = file_rows(ct, "token_embd.weight", file)?;
+        return Ok((Embedding::File(Arc::new(rows)), Linear::from_qtensor(head)?));
+    }
+    let own_head = ct.tensor(reader, "output.weight", device).ok();
     let table = ct.tensor(reader, "token_embd.weight", device)?;
     if let Some(head) = own_head {
         let embed = if packable(&table) {
@@ -142,6 +136,105 @@ pub(crate) fn embedding_and_head<R: std::io::Seek + std::io::Read>(
     })
 }
 
+/// The rows of the 2-D tensor `name`, left in `file`.
+fn file_rows(ct: &gguf_file::Content, name: &str, file: &File) -> Result<FileRows> {
+    let info = ct
+        .tensor_infos
+        .get(name)
+        .ok_or_else(|| candle_core::Error::Msg(format!("cannot find {name}")))?;
+    let (rows, cols) = info.shape.dims2()?;
+    let offset = ct
+        .tensor_data_offset
+        .checked_add(info.offset)
+        .ok_or_else(|| candle_core::Error::Msg(format!("{name}'s offset overflows")))?;
+    FileRows::new(file.try_clone()?, offset, info.ggml_dtype, rows, cols)
+}
+
+/// The token table (resident) and a head scored with it ([`RefinedHead`]),
+/// when the table is the head's matrix stored smaller; `None` otherwise (the
+/// formats are not the kernels', the table is not smaller, or its rows are not
+/// the head's: an untied model).
+fn refined_head<R: std::io::Seek + std::io::Read>(
+    ct: &gguf_file::Content,
+    reader: &mut R,
+    file: &File,
+) -> Result<Option<(Embedding, Linear)>> {
+    let infos = &ct.tensor_infos;
+    let (Some(head), Some(table)) = (infos.get("output.weight"), infos.get("token_embd.weight"))
+    else {
+        return Ok(None);
+    };
+    let (Some(head_format), Some(table_format)) =
+        (format_of(head.ggml_dtype), format_of(table.ggml_dtype))
+    else {
+        return Ok(None);
+    };
+    let Ok((rows, cols)) = head.shape.dims2() else {
+        return Ok(None);
+    };
+    let splits = |f: cairn_kernels::Format| cols.is_multiple_of(f.block_values());
+    let bytes = |f: cairn_kernels::Format| cols / f.block_values() * f.block_bytes();
+    if table.shape.dims() != head.shape.dims()
+        || !splits(head_format)
+        || !splits(table_format)
+        || bytes(table_format) >= bytes(head_format)
+    {
+        return Ok(None);
+    }
+    let head_rows = file_rows(ct, "output.weight", file)?;
+    let table = Arc::new(pack(&ct.tensor(
+        reader,
+        "token_embd.weight",
+        &Device::Cpu,
+    )?)?);
+    if !same_matrix(&table, &head_rows, rows)? {
+        tracing::debug!("the token table is not the output head's matrix: both kept as stored");
+        return Ok(None);
+    }
+    let head = RefinedHead::new(table.clone(), head_rows, head_format)?;
+    Ok(Some((
+        Embedding::Packed(table),
+        Linear::Refined(Arc::new(head)),
+    )))
+}
+
+/// Whether `table` and `head` (`rows` each) hold one matrix quantized twice:
+/// sixteen rows spread over the vocabulary agree to within rounding (a few
+/// percent of their length for 4- to 8-bit formats; two different matrices
+/// differ by more than their length).
+fn same_matrix(table: &cairn_kernels::Packed, head: &FileRows, rows: usize) -> Result<bool> {
+    const SAMPLES: usize = 16;
+    let ids: Vec<u32> = (0..SAMPLES)
+        .map(|i| ((i * rows + rows / 2) / SAMPLES) as u32)
+        .filter(|&i| (i as usize) < rows)
+        .collect();
+    let exact: Vec<Vec<f32>> = head.lookup(&ids)?.to_vec2()?;
+    let mut row = vec![0f32; table.cols()];
+    let mut compared = 0;
+    for (&id, b) in ids.iter().zip(&exact) {
+        table.dequantize_row(id as usize, &mut row);
+        let norm: f32 = b.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let diff: f32 = row
+            .iter()
+            .zip(b)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f32>()
+            .sqrt();
+        if norm == 0.0 {
+            // An unused (padding) entry: zero in both copies or proof they differ.
+            if diff > 0.0 {
+                return Ok(false);
+            }
+            continue;
+        }
+        if diff > 0.2 * norm {
+            return Ok(false);
+        }
+        compared += 1;
+    }
+    Ok(compared >= SAMPLES / 2)
+}
+
 /// Fails when positions `pos..pos + len` go past the `max` the tables cover.
 pub(crate) fn ensure_room(pos: usize, len: usize, max: usize) -> Result<()> {
     if pos + len > max {
@@ -156,6 +249,51 @@ pub(crate) fn ensure_room(pos: usize, len: usize, max: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn matrix(rows: usize, cols: usize, seed: u64) -> Tensor {
+        let mut state = seed;
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect();
+        Tensor::from_vec(values, (rows, cols), &Device::Cpu).unwrap()
+    }
+
+    fn file_of(q: &candle_core::quantized::QTensor) -> FileRows {
+        use std::io::Write;
+        let (rows, cols) = q.shape().dims2().unwrap();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&q.data().unwrap()).unwrap();
+        FileRows::new(f, 0, q.dtype(), rows, cols).unwrap()
+    }
+
+    #[test]
+    fn a_table_is_the_head_s_matrix_only_when_their_rows_agree() {
+        use candle_core::quantized::{GgmlDType, QTensor};
+        let (vocab, hidden) = (200, 64);
+        let w = matrix(vocab, hidden, 3);
+        let head = file_of(&QTensor::quantize(&w, GgmlDType::Q8_0).unwrap());
+        let tied = pack(&QTensor::quantize(&w, GgmlDType::Q5_0).unwrap()).unwrap();
+        assert!(same_matrix(&tied, &head, vocab).unwrap());
+        let coarse = pack(&QTensor::quantize(&w, GgmlDType::Q4_0).unwrap()).unwrap();
+        assert!(same_matrix(&coarse, &head, vocab).unwrap());
+        let other = matrix(vocab, hidden, 4);
+        let untied = pack(&QTensor::quantize(&other, GgmlDType::Q5_0).unwrap()).unwrap();
+        assert!(!same_matrix(&untied, &head, vocab).unwrap());
+        // One sampled row of another matrix is enough to tell them apart
+        // (the first sample is row (vocab / 2) / 16).
+        let mut rows: Vec<f32> = w.flatten_all().unwrap().to_vec1().unwrap();
+        let swapped = vocab / 2 / 16;
+        let theirs: Vec<f32> = other.get(swapped).unwrap().to_vec1().unwrap();
+        rows[swapped * hidden..(swapped + 1) * hidden].copy_from_slice(&theirs);
+        let w2 = Tensor::from_vec(rows, (vocab, hidden), &Device::Cpu).unwrap();
+        let one_off = pack(&QTensor::quantize(&w2, GgmlDType::Q5_0).unwrap()).unwrap();
+        assert!(!same_matrix(&one_off, &head, vocab).unwrap());
+    }
 
     #[test]
     fn frequency_factors_slow_their_pair_down() {

@@ -33,7 +33,10 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence as PreSequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
-use tokenizers::{AddedToken, SplitDelimiterBehavior};
+use tokenizers::processors::PostProcessorWrapper;
+use tokenizers::{AddedToken, SplitDelimiterBehavior, TokenizerImpl};
+
+use crate::bpe::CompactBpe;
 
 use crate::gguf::{floats, ints, strings, Header};
 use crate::LlmError;
@@ -62,9 +65,64 @@ pub enum TokenizerKind {
     TokenizerJson,
 }
 
+/// The `tokenizers` pipeline (split, byte mapping, decoder) around a compact
+/// byte-level BPE.
+type CompactTokenizer = TokenizerImpl<
+    CompactBpe,
+    NormalizerWrapper,
+    PreTokenizerWrapper,
+    PostProcessorWrapper,
+    DecoderWrapper,
+>;
+
+/// The tokenizer proper: byte-level BPE vocabularies use [`CompactBpe`] (8
+/// MiB for Qwen2.5's 151,936 tokens, where the crate's own BPE holds 23),
+/// the others the `tokenizers` crate's models.
+enum Inner {
+    Crate(Box<tokenizers::Tokenizer>),
+    Compact(Box<CompactTokenizer>),
+}
+
+impl Inner {
+    fn encode(&self, text: &str) -> tokenizers::Result<Vec<u32>> {
+        Ok(match self {
+            Inner::Crate(t) => t.encode_fast(text, false)?.get_ids().to_vec(),
+            Inner::Compact(t) => t.encode_fast(text, false)?.get_ids().to_vec(),
+        })
+    }
+
+    fn decode(&self, ids: &[u32]) -> tokenizers::Result<String> {
+        match self {
+            Inner::Crate(t) => t.decode(ids, false),
+            Inner::Compact(t) => t.decode(ids, false),
+        }
+    }
+
+    fn token_to_id(&self, text: &str) -> Option<u32> {
+        match self {
+            Inner::Crate(t) => t.token_to_id(text),
+            Inner::Compact(t) => t.token_to_id(text),
+        }
+    }
+
+    fn vocab_size(&self) -> usize {
+        match self {
+            Inner::Crate(t) => t.get_vocab_size(true),
+            Inner::Compact(t) => t.get_vocab_size(true),
+        }
+    }
+
+    fn add_tokens(&mut self, tokens: Vec<AddedToken>) -> tokenizers::Result<usize> {
+        match self {
+            Inner::Crate(t) => t.add_tokens(tokens),
+            Inner::Compact(t) => t.add_tokens(tokens),
+        }
+    }
+}
+
 /// Tokenizer for one model, built from its GGUF metadata.
 pub struct TextTokenizer {
-    inner: tokenizers::Tokenizer,
+    inner: Inner,
     kind: TokenizerKind,
     /// Control tokens by spelling, longest first, for template text.
     control: Vec<(String, u32)>,
@@ -105,7 +163,7 @@ impl TextTokenizer {
         let model = h.string("tokenizer.ggml.model").unwrap_or("");
         let has_vocab = h.array("tokenizer.ggml.tokens").is_some();
         match (model, has_vocab) {
-            ("gpt2", true) => Self::byte_level_bpe(h, path),
+            ("gpt2", true) => Self::byte_level_bpe(h, path, true),
             ("llama", true) => Self::sentencepiece(h, path),
             _ => {
                 let json = path.with_file_name("tokenizer.json");
@@ -133,11 +191,9 @@ impl TextTokenizer {
         if text.is_empty() {
             return Ok(Vec::new());
         }
-        let enc = self
-            .inner
-            .encode_fast(text, false)
-            .map_err(|e| LlmError::Runtime(format!("tokenizer failed: {e}")))?;
-        Ok(enc.get_ids().to_vec())
+        self.inner
+            .encode(text)
+            .map_err(|e| LlmError::Runtime(format!("tokenizer failed: {e}")))
     }
 
     /// Encodes template text in which control-token spellings such as
@@ -178,7 +234,7 @@ impl TextTokenizer {
             .filter(|id| !self.hidden.contains(id))
             .collect();
         self.inner
-            .decode(&visible, false)
+            .decode(&visible)
             .map_err(|e| LlmError::Runtime(format!("detokenizer failed: {e}")))
     }
 
@@ -215,10 +271,22 @@ impl TextTokenizer {
 
     /// Number of entries in the vocabulary.
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        self.inner.vocab_size()
     }
 
-    fn byte_level_bpe(h: &Header, path: &Path) -> Result<Self, LlmError> {
+    /// The tokenizer of a byte-level BPE GGUF file built on the `tokenizers`
+    /// crate's own BPE model, as before [`CompactBpe`]: the reference the
+    /// compact model is tested against. `None` for other vocabularies.
+    #[doc(hidden)]
+    pub fn from_gguf_with_crate_bpe(path: &Path) -> Result<Option<Self>, LlmError> {
+        let header = Header::read(path)?;
+        match header.string("tokenizer.ggml.model") {
+            Some("gpt2") => Self::byte_level_bpe(&header, path, false).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn byte_level_bpe(h: &Header, path: &Path, compact: bool) -> Result<Self, LlmError> {
         let common = Common::read(h, path)?;
         let merges_raw = h
             .array("tokenizer.ggml.merges")
@@ -227,13 +295,12 @@ impl TextTokenizer {
         let known: HashSet<&str> = common.tokens.iter().copied().collect();
         // A merge naming a token outside the vocabulary makes `tokenizers`
         // panic while building; llama.cpp could never apply one, so drop it.
-        let merges: Vec<(String, String)> = merges_raw
+        let merges: Vec<(&str, &str)> = merges_raw
             .iter()
             .filter_map(|m| m.split_once(' '))
             .filter(|(a, b)| {
                 known.contains(a) && known.contains(b) && known.contains(format!("{a}{b}").as_str())
             })
-            .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
         drop(known);
         let pre = h.string("tokenizer.ggml.pre").unwrap_or("default");
@@ -255,12 +322,6 @@ impl TextTokenizer {
                 (vec![GPT2_REGEX], false)
             }
         };
-        let vocab = common.vocab();
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .ignore_merges(ignore_merges)
-            .build()
-            .map_err(|e| tok_err(path, format!("cannot build bpe: {e}")))?;
         let mut pre_tokenizers = Vec::new();
         for re in regexes {
             let split = Split::new(
@@ -274,9 +335,29 @@ impl TextTokenizer {
         pre_tokenizers.push(PreTokenizerWrapper::ByteLevel(ByteLevel::new(
             false, true, false,
         )));
-        let mut inner = tokenizers::Tokenizer::new(bpe);
-        inner.with_pre_tokenizer(Some(PreSequence::new(pre_tokenizers)));
-        inner.with_decoder(Some(ByteLevelDecoder::default()));
+        let pre_tokenizer = PreSequence::new(pre_tokenizers);
+        let inner = if compact {
+            let bpe = CompactBpe::new(&common.tokens, &merges, ignore_merges)
+                .map_err(|e| tok_err(path, format!("cannot build bpe: {e}")))?;
+            let mut t = CompactTokenizer::new(bpe);
+            t.with_pre_tokenizer(Some(pre_tokenizer));
+            t.with_decoder(Some(ByteLevelDecoder::default()));
+            Inner::Compact(Box::new(t))
+        } else {
+            let merges: Vec<(String, String)> = merges
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect();
+            let bpe = BPE::builder()
+                .vocab_and_merges(common.vocab(), merges)
+                .ignore_merges(ignore_merges)
+                .build()
+                .map_err(|e| tok_err(path, format!("cannot build bpe: {e}")))?;
+            let mut t = tokenizers::Tokenizer::new(bpe);
+            t.with_pre_tokenizer(Some(pre_tokenizer));
+            t.with_decoder(Some(ByteLevelDecoder::default()));
+            Inner::Crate(Box::new(t))
+        };
         common.finish(inner, TokenizerKind::ByteLevelBpe)
     }
 
@@ -318,7 +399,7 @@ impl TextTokenizer {
             DecoderWrapper::ByteFallback(ByteFallback::new()),
             DecoderWrapper::Fuse(Fuse::new()),
         ])));
-        common.finish(inner, TokenizerKind::SentencePiece)
+        common.finish(Inner::Crate(Box::new(inner)), TokenizerKind::SentencePiece)
     }
 
     fn from_tokenizer_json(h: &Header, json: &Path) -> Result<Self, LlmError> {
@@ -332,7 +413,7 @@ impl TextTokenizer {
             .collect();
         let id_of = |key: &str| h.uint(key).and_then(|v| u32::try_from(v).ok());
         Ok(Self::assemble(
-            inner,
+            Inner::Crate(Box::new(inner)),
             TokenizerKind::TokenizerJson,
             specials,
             Vec::new(),
@@ -345,7 +426,7 @@ impl TextTokenizer {
 
     #[allow(clippy::too_many_arguments)]
     fn assemble(
-        inner: tokenizers::Tokenizer,
+        inner: Inner,
         kind: TokenizerKind,
         mut control: Vec<(String, u32)>,
         extra_hidden: Vec<u32>,
@@ -424,11 +505,7 @@ impl<'a> Common<'a> {
             .map(|s| (*s).to_string())
     }
 
-    fn finish(
-        self,
-        mut inner: tokenizers::Tokenizer,
-        kind: TokenizerKind,
-    ) -> Result<TextTokenizer, LlmError> {
+    fn finish(self, mut inner: Inner, kind: TokenizerKind) -> Result<TextTokenizer, LlmError> {
         let mut control = Vec::new();
         let mut hidden = Vec::new();
         let mut user = Vec::new();

@@ -168,6 +168,47 @@ fn qwen2_loads_and_generates() {
     assert_eq!(reused, fresh);
 }
 
+/// Qwen2.5's file holds its tied matrix twice (a Q5_0 token table, a Q8_0
+/// head): by default only the table is kept and each token's best candidates
+/// are scored again with the head's rows. The answer is the resident head's.
+#[test]
+fn qwen2_with_a_refined_head_answers_as_with_the_head_in_memory() {
+    let mut refined = LocalModel::load(&model_path(QWEN2), &LoadOptions::default()).expect("load");
+    let resident_opts = LoadOptions {
+        refine_head: false,
+        ..LoadOptions::default()
+    };
+    let mut resident = LocalModel::load(&model_path(QWEN2), &resident_opts).expect("load");
+    let question = vec![
+        ChatMessage::system("You are a helpful assistant."),
+        ChatMessage::user("In two sentences, what is a hash map and why is lookup fast?"),
+    ];
+    let (a, stats) = chat_greedy(&mut refined, &question, 64);
+    let (b, _) = chat_greedy(&mut resident, &question, 64);
+    assert!(stats.generated_tokens > 20, "answer: {a:?}");
+    assert_eq!(a, b);
+
+    let ids = refined.prompt_ids(&capital_question()).expect("ids");
+    let (la, lb) = (
+        refined.logits(&ids).expect("logits"),
+        resident.logits(&ids).expect("logits"),
+    );
+    let argmax = |l: &[f32]| {
+        l.iter()
+            .enumerate()
+            .max_by(|x, y| x.1.total_cmp(y.1))
+            .map(|(i, v)| (i, v.to_bits()))
+            .expect("a vocabulary")
+    };
+    assert_eq!(argmax(&la), argmax(&lb), "the best logit is the head's own");
+    let same = la.iter().zip(&lb).filter(|(x, y)| x == y).count();
+    assert!(same >= 64, "the best 64 are rescored: {same} equal");
+    assert!(
+        same < la.len() / 2,
+        "the rest are the table's scores (the refined head is in use): {same} equal"
+    );
+}
+
 #[test]
 fn inspect_reads_metadata_cheaply() {
     let smol = inspect(&model_path(SMOLLM2)).expect("inspect smollm2");

@@ -110,3 +110,70 @@ fn streaming_detokenizer_never_splits_characters() {
     }
     assert_eq!(pieces.concat(), text);
 }
+
+/// The compact byte-level BPE gives the ids (and the text back) of the
+/// `tokenizers` crate's BPE on whole documents: HTML, Markdown, licences,
+/// Rust, and text in other scripts.
+fn check_compact_against_crate_bpe(model: &str) {
+    let path = model_path(model);
+    let compact = TextTokenizer::from_gguf(&path).expect("compact tokenizer");
+    let reference = TextTokenizer::from_gguf_with_crate_bpe(&path)
+        .expect("crate tokenizer")
+        .expect("a byte-level vocabulary");
+    assert_eq!(compact.vocab_size(), reference.vocab_size());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut texts: Vec<String> = [
+        "tests/eval/corpus/jansson-conformance.html",
+        "tests/eval/corpus/sqlite-autoinc.html",
+        "assets/samples/apache-2.0.txt",
+        "assets/samples/welcome.md",
+        "ARCHITECTURE.md",
+        "docs/BENCHMARKS.md",
+        "crates/llm/src/tokenizer.rs",
+        "crates/kernels/src/x86.rs",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(root.join(f)).unwrap_or_else(|e| panic!("read {f}: {e}")))
+    .collect();
+    texts.extend(
+        [
+            "Grüße aus Köln — naïve café, 東京都の人口は約1400万人です。Привет, мир! مرحبا 👋🏽🇫🇷",
+            "    indented\n\n\n\t\ttabs   and   spaces    \r\n",
+            "1234567890 3.14159 1e-10 0x1F ===========++++++++------------",
+            "<|im_start|>user\nnot a control token<|im_end|>",
+            "don't won't I'LL we'Re it's 'quoted'",
+        ]
+        .map(String::from),
+    );
+    texts.push("-".repeat(5000));
+    let mut tokens = 0;
+    for text in &texts {
+        let want = reference.encode(text).expect("encode");
+        let got = compact.encode(text).expect("encode");
+        assert_eq!(
+            got,
+            want,
+            "{model}: ids differ on {:?}…",
+            &text[..text.len().min(60)]
+        );
+        assert_eq!(
+            compact.decode(&got).expect("decode"),
+            reference.decode(&want).expect("decode")
+        );
+        tokens += got.len();
+    }
+    assert!(tokens > 50_000, "{tokens} tokens compared");
+    for spelling in ["hello", "Ġthe", "<|im_end|>", "not-a-token-at-all"] {
+        assert_eq!(compact.token_id(spelling), reference.token_id(spelling));
+    }
+}
+
+#[test]
+fn qwen2_compact_bpe_matches_the_crate_bpe() {
+    check_compact_against_crate_bpe(QWEN2);
+}
+
+#[test]
+fn smollm2_compact_bpe_matches_the_crate_bpe() {
+    check_compact_against_crate_bpe(SMOLLM2);
+}
