@@ -4,11 +4,13 @@
 # display: as it starts (the answer model loads when a question is typed), or,
 # with CAIRN_PRELOAD_MODEL=1, with the default answer model loaded at start.
 # Method in docs/BENCHMARKS.md.
-# Usage: [CAIRN_PRELOAD_MODEL=1] [CAIRN_DESKTOP=BINARY] scripts/bench-desktop.sh [RUNS]
+# Usage: [CAIRN_PRELOAD_MODEL=1] [CAIRN_BENCH_IDLE_S=80] [CAIRN_DESKTOP=BINARY] scripts/bench-desktop.sh [RUNS]
 # (the release build that launch.sh and test.sh make, unless CAIRN_DESKTOP names another)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-3}"
+# Seconds to wait further before reading idle memory again (0: once, at 5 s).
+IDLE_S="${CAIRN_BENCH_IDLE_S:-80}"
 BIN="${CAIRN_DESKTOP:-${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}/release/cairn-desktop}"
 [ -x "$BIN" ] || { echo "error: $BIN not built; run scripts/launch.sh or scripts/test.sh" >&2; exit 1; }
 DISPLAY_NUM=:$((150 + RANDOM % 50))
@@ -48,7 +50,15 @@ for run in $(seq "$RUNS"); do
   sleep 5  # let start-up work settle before reading idle memory
   app_mib=$(( $(awk '/^VmRSS/ {print $2}' /proc/$APP/status) / 1024 ))
   all_mib=$(tree_rss "$APP")
-  echo "run $run: window usable after ${ready} ms; $model; idle RSS: app ${app_mib} MiB, app + WebKit processes ${all_mib} MiB"
+  echo "run $run: window usable after ${ready} ms; $model; RSS 5 s after: app ${app_mib} MiB, app + WebKit processes ${all_mib} MiB"
+  if [ "$IDLE_S" -gt 0 ]; then
+    # An idle window drops the embedding model a minute after its last use
+    # (cairn_engine::EMBEDDER_KEEP_ALIVE, checked every 15 s).
+    sleep "$IDLE_S"
+    app_mib=$(( $(awk '/^VmRSS/ {print $2}' /proc/$APP/status) / 1024 ))
+    all_mib=$(tree_rss "$APP")
+    echo "run $run: idle RSS after $((IDLE_S + 5)) s: app ${app_mib} MiB, app + WebKit processes ${all_mib} MiB"
+  fi
   kill "$APP"; wait "$APP" 2>/dev/null || true
   rm -f "$LOG"
 done

@@ -7,7 +7,7 @@
 
 use crate::jobs::Jobs;
 use crate::persist;
-use crate::state::{lock, model_state, AppState, SETTINGS_FILE};
+use crate::state::{lock, model_state, AppState, EngineSlot, SETTINGS_FILE};
 use crate::watch::Watcher;
 use cairn_engine::ask::{self, AskOptions, Refusal};
 use cairn_engine::now_ms;
@@ -425,13 +425,21 @@ pub fn get_settings(st: State<'_, AppState>) -> Reply<Settings> {
 }
 
 /// Starts loading the answer model in the background if it is not loaded
-/// yet: the window calls it when the person starts typing a question, so the
-/// model is ready by the time they press Enter, and an idle window does not
-/// hold it.
+/// yet, and the embedding model if it was unloaded while idle: the window
+/// calls it when the person starts typing a question, so both are ready by the
+/// time they press Enter, and an idle window does not hold them.
 #[tauri::command]
 pub fn warm_up_model(st: State<'_, AppState>) {
     if !st.answer.is_loaded_or_loading() {
         crate::state::load_model_in_background(st.answer.clone());
+    }
+    // The embedding model too, if it was unloaded while the window sat idle.
+    if let EngineSlot::Ready(engine) = st.engine_now() {
+        tauri::async_runtime::spawn(async move {
+            if let Err(e) = engine.warm_up_embedder().await {
+                tracing::warn!(error = %e, "could not load the embedding model");
+            }
+        });
     }
 }
 

@@ -58,6 +58,7 @@ pub fn run() {
             // is the index's only writer from the start) while the window shows.
             app.manage(jobs::Jobs::start(&handle, engine_tx));
             app.manage(watch::Watcher::start(&handle));
+            state::unload_idle_embedder_periodically(handle.clone());
             // The answer model (about 500 MB resident) loads when a question is
             // being typed (`warm_up_model`), not at start, so an idle window stays
             // small. CAIRN_PRELOAD_MODEL=1 loads it at start instead.

@@ -7,7 +7,7 @@ use cairn_ipc::{events, ChatTurn, ModelState, Settings};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tauri::{AppHandle, Emitter};
+use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::watch;
 
 pub const SETTINGS_FILE: &str = "settings.json";
@@ -147,6 +147,31 @@ pub fn load_model_in_background(answer: Arc<AnswerModel>) {
     std::thread::spawn(move || {
         if let Err(e) = answer.ensure(&mut |_| {}) {
             tracing::warn!("{e}");
+        }
+    });
+}
+
+/// How often the embedding model is checked for idleness: it is dropped
+/// between [`cairn_engine::EMBEDDER_KEEP_ALIVE`] and that plus this after its
+/// last use.
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Drops the embedding model whenever it sits unused ([`Engine::unload_idle_embedder`]),
+/// for as long as the app runs.
+pub fn unload_idle_embedder_periodically(app: tauri::AppHandle) {
+    tauri::async_runtime::spawn(async move {
+        let mut tick = tokio::time::interval(IDLE_CHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let EngineSlot::Ready(engine) = app.state::<AppState>().engine_now() else {
+                continue;
+            };
+            match engine.unload_idle_embedder().await {
+                Ok(true) => tracing::info!("unloaded the idle embedding model"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "could not unload the embedding model"),
+            }
         }
     });
 }

@@ -63,6 +63,18 @@ pub trait Embedder: TokenCounter + Send + Sync {
     fn release_memory(&self) -> Result<(), EmbedError> {
         Ok(())
     }
+    /// Drops the loaded model if no call has used it for `idle`, giving its
+    /// memory back; the next call loads it again. Returns whether it did. A
+    /// model in use is left alone. Nothing by default.
+    fn unload_if_idle(&self, idle: std::time::Duration) -> Result<bool, EmbedError> {
+        let _ = idle;
+        Ok(false)
+    }
+    /// Loads the model now if [`Embedder::unload_if_idle`] dropped it, so that
+    /// the next call does not wait for it. Nothing by default.
+    fn warm_up(&self) -> Result<(), EmbedError> {
+        Ok(())
+    }
 }
 
 /// Counts tokens the way a model's tokenizer would, so that chunks fit its window.

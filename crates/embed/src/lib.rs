@@ -21,7 +21,8 @@ mod runtime;
 pub use runtime::disable_runtime_telemetry;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
 
 pub use cairn_core::EmbedError;
 use cairn_core::{Embedder, TokenCounter, WordCounter};
@@ -108,8 +109,11 @@ impl EmbedderConfig {
 /// Inputs are sorted by token length before batching, so each batch pads to a similar length,
 /// and the vectors are returned in input order. One call runs at a time per embedder (ONNX
 /// Runtime sessions are used mutably); each call already uses all configured threads.
+///
+/// A long-lived process can drop the session while it sits unused
+/// ([`Embedder::unload_if_idle`]): the next call opens it again from the same files.
 pub struct FastEmbedder {
-    model: Mutex<TextEmbedding>,
+    model: Mutex<Slot>,
     /// The same tokenizer without truncation or padding, for counting tokens and sorting.
     counter: Tokenizer,
     model_id: String,
@@ -119,6 +123,12 @@ pub struct FastEmbedder {
     config: EmbedderConfig,
     /// Length and modification time of the graph file when it was opened.
     onnx_identity: (u64, Option<std::time::SystemTime>),
+}
+
+/// The ONNX Runtime session, when loaded, and when a call last used it.
+struct Slot {
+    session: Option<TextEmbedding>,
+    last_used: Instant,
 }
 
 impl std::fmt::Debug for FastEmbedder {
@@ -172,7 +182,10 @@ impl FastEmbedder {
         }
         tracing::debug!(model = %name, dimension, threads = ?config.threads, "opened embedder");
         Ok(Self {
-            model: Mutex::new(embedding),
+            model: Mutex::new(Slot {
+                session: Some(embedding),
+                last_used: Instant::now(),
+            }),
             counter,
             model_id: format!("{name}@{dimension}"),
             dimension,
@@ -189,23 +202,67 @@ impl FastEmbedder {
     /// milliseconds; meant for after an ingest, not between queries. On failure
     /// the current session stays in use.
     pub fn release_memory(&self) -> Result<()> {
+        if self.slot().session.is_none() {
+            return Ok(());
+        }
+        let fresh = self.reopen()?;
+        let old = self.slot().session.replace(fresh);
+        drop(old);
+        Ok(())
+    }
+
+    /// Drops the session if no call has used it for `idle` (and none is using
+    /// it now): 30-40 MiB given back. The next call opens it again, a few
+    /// hundred milliseconds ([`FastEmbedder::warm_up`] does it ahead).
+    pub fn unload_if_idle(&self, idle: Duration) -> Result<bool> {
+        let mut slot = match self.model.try_lock() {
+            Ok(slot) => slot,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(false),
+        };
+        if slot.session.is_none() || slot.last_used.elapsed() < idle {
+            return Ok(false);
+        }
+        let old = slot.session.take();
+        drop(slot);
+        drop(old);
+        tracing::debug!(model = %self.model_id, "unloaded the idle embedder");
+        Ok(true)
+    }
+
+    /// Opens the session again if it was unloaded.
+    pub fn warm_up(&self) -> Result<()> {
+        let mut slot = self.slot();
+        self.load_into(&mut slot)
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        // A panic inside a previous call leaves nothing half-updated that a later call reads.
+        self.model.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn load_into(&self, slot: &mut Slot) -> Result<()> {
+        if slot.session.is_none() {
+            slot.session = Some(self.reopen()?);
+            tracing::debug!(model = %self.model_id, "loaded the embedder again");
+        }
+        slot.last_used = Instant::now();
+        Ok(())
+    }
+
+    /// A new session from the files the first one was opened from.
+    fn reopen(&self) -> Result<TextEmbedding> {
         // The files may have been replaced since (a package upgrade): only the
         // model the index was built with may be reopened.
         let onnx = graph_path(&self.config)?;
         let now = file_identity(&onnx)?;
         if now != self.onnx_identity {
             return Err(EmbedError::Runtime(format!(
-                "{} changed since it was opened; keeping the loaded model",
+                "{} changed since it was opened; open the embedder again (restart) to use the new model",
                 onnx.display()
             )));
         }
-        let fresh = session(&self.config)?;
-        let old = {
-            let mut model = self.model.lock().unwrap_or_else(PoisonError::into_inner);
-            std::mem::replace(&mut *model, fresh)
-        };
-        drop(old);
-        Ok(())
+        session(&self.config)
     }
 
     /// Embeds `texts` in length-sorted batches and returns one vector per text, in input order.
@@ -218,8 +275,9 @@ impl FastEmbedder {
         order.sort_by_key(|&i| lengths[i]);
 
         let mut vectors = vec![Vec::new(); texts.len()];
-        // A panic inside a previous call leaves nothing half-updated that a later call reads.
-        let mut model = self.model.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.slot();
+        self.load_into(&mut slot)?;
+        let model = slot.session.as_mut().expect("loaded above");
         for batch in order.chunks(self.batch_size) {
             let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
             let out = model
@@ -243,6 +301,7 @@ impl FastEmbedder {
                 vectors[i] = vector;
             }
         }
+        slot.last_used = Instant::now();
         Ok(vectors)
     }
 }
@@ -275,6 +334,14 @@ impl Embedder for FastEmbedder {
 
     fn release_memory(&self) -> Result<()> {
         FastEmbedder::release_memory(self)
+    }
+
+    fn unload_if_idle(&self, idle: Duration) -> Result<bool> {
+        FastEmbedder::unload_if_idle(self, idle)
+    }
+
+    fn warm_up(&self) -> Result<()> {
+        FastEmbedder::warm_up(self)
     }
 
     fn embed_query(&self, text: &str) -> Result<Vec<f32>> {

@@ -164,6 +164,12 @@ pub fn default_data_dir() -> PathBuf {
         .join("cairn")
 }
 
+/// How long the embedding model stays loaded with nothing to embed, in a
+/// process that calls [`Engine::unload_idle_embedder`] (the desktop app): a
+/// conversation's questions come closer together than this, and typing a new
+/// question loads it again ahead of the search ([`Engine::warm_up_embedder`]).
+pub const EMBEDDER_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// An open index plus the embedder that built it: the API of the CLI and the
 /// desktop app. It owns every policy they share (see the crate docs).
 pub struct Engine {
@@ -255,6 +261,33 @@ impl Engine {
             reopened
         })
         .await??;
+        Ok(())
+    }
+
+    /// Drops the embedding model when no search or ingest has used it for
+    /// [`EMBEDDER_KEEP_ALIVE`], and gives the heap pages freed back to the
+    /// system: 30-40 MiB of an idle window (docs/BENCHMARKS.md). For long-lived
+    /// processes, on a timer; returns whether it dropped it. The next search or
+    /// ingest opens it again (260-330 ms), or [`Engine::warm_up_embedder`] does
+    /// ahead of it.
+    pub async fn unload_idle_embedder(&self) -> Result<bool> {
+        let embedder = self.embedder.clone();
+        let dropped = tokio::task::spawn_blocking(move || {
+            let dropped = embedder.unload_if_idle(EMBEDDER_KEEP_ALIVE)?;
+            if dropped {
+                cairn_kernels::release_free_memory();
+            }
+            Ok::<_, cairn_core::EmbedError>(dropped)
+        })
+        .await??;
+        Ok(dropped)
+    }
+
+    /// Opens the embedding model again if [`Engine::unload_idle_embedder`]
+    /// dropped it: the desktop app calls it when a question is being typed.
+    pub async fn warm_up_embedder(&self) -> Result<()> {
+        let embedder = self.embedder.clone();
+        tokio::task::spawn_blocking(move || embedder.warm_up()).await??;
         Ok(())
     }
 

@@ -280,6 +280,54 @@ fn a_reopened_session_gives_the_same_vectors_and_a_refused_reopen_keeps_the_old_
 }
 
 #[test]
+fn an_idle_session_is_unloaded_and_the_next_call_loads_it_again() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbedderConfig::new(&models_dir());
+    let copy = dir.path().join("all-minilm-l6-v2");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(&config.model_dir).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    let e = FastEmbedder::open_with(EmbedderConfig {
+        model_dir: copy.clone(),
+        ..config
+    })
+    .unwrap();
+    let before = e.embed_query("the tide comes in twice a day").unwrap();
+    // Used just now: kept for a keep-alive of a minute, dropped for none.
+    assert!(!Embedder::unload_if_idle(&e, Duration::from_secs(60)).unwrap());
+    assert!(Embedder::unload_if_idle(&e, Duration::ZERO).unwrap());
+    assert!(
+        !e.unload_if_idle(Duration::ZERO).unwrap(),
+        "nothing left to drop"
+    );
+    // Counting tokens does not need the session.
+    assert_eq!(e.count_tokens("the sea"), 2);
+    let after = e.embed_query("the tide comes in twice a day").unwrap();
+    assert!(cosine(&before, &after) > 0.99999);
+    // Warming up loads it ahead of a call; an already loaded one is kept.
+    assert!(e.unload_if_idle(Duration::ZERO).unwrap());
+    Embedder::warm_up(&e).unwrap();
+    Embedder::warm_up(&e).unwrap();
+    assert!(
+        e.unload_if_idle(Duration::ZERO).unwrap(),
+        "warm_up loaded it"
+    );
+    // A model file replaced while unloaded is refused, naming the file, and
+    // the refusal repeats rather than mixing vectors of two models.
+    let mut grown = std::fs::read(copy.join(INT8_GRAPH)).unwrap();
+    grown.push(0);
+    std::fs::write(copy.join(INT8_GRAPH), grown).unwrap();
+    for _ in 0..2 {
+        let err = e.embed_query("the tide").unwrap_err().to_string();
+        assert!(err.contains("changed since it was opened"), "{err}");
+        assert!(err.contains(INT8_GRAPH), "{err}");
+    }
+}
+
+#[test]
 fn missing_model_dir_gives_model_not_found() {
     let empty = tempfile::tempdir().unwrap();
     let err = FastEmbedder::open(empty.path()).unwrap_err();
