@@ -381,6 +381,9 @@ fn open_with_system(path: &Path) -> std::io::Result<()> {
     };
     #[cfg(not(any(target_os = "macos", target_os = "windows")))]
     let mut cmd = std::process::Command::new("xdg-open");
+    if crate::DMABUF_OFF_BY_US.load(Ordering::Relaxed) {
+        cmd.env_remove("WEBKIT_DISABLE_DMABUF_RENDERER");
+    }
     let mut child = cmd
         .arg(path)
         .stdin(std::process::Stdio::null())

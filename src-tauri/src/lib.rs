@@ -33,6 +33,26 @@ pub(crate) fn since_start_ms() -> u128 {
     STARTED.get().map_or(0, |t| t.elapsed().as_millis())
 }
 
+/// Whether [`draw_the_page_on_the_cpu`] set `WEBKIT_DISABLE_DMABUF_RENDERER`
+/// (then programs the app starts, such as a document viewer, do not inherit it).
+pub(crate) static DMABUF_OFF_BY_US: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// WebKitGTK draws the page on the GPU and hands it over in DMA-BUF buffers: on
+/// Mesa that is an OpenGL context in the page's process (with no GPU, an
+/// llvmpipe one), 83 MiB more there than drawing it on the CPU, which a page of
+/// text and a few controls does just as well (docs/BENCHMARKS.md); it also
+/// avoids the blank windows some drivers give with DMA-BUF. Sets
+/// `WEBKIT_DISABLE_DMABUF_RENDERER=1` unless the environment has a value (the
+/// person's wins). Call before any thread exists (`main`).
+pub fn draw_the_page_on_the_cpu() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
+        std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+        DMABUF_OFF_BY_US.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Builds and runs the app until its window closes.
 pub fn run() {
     STARTED.get_or_init(Instant::now);

@@ -206,14 +206,24 @@ impl FastEmbedder {
             return Ok(());
         }
         let fresh = self.reopen()?;
-        let old = self.slot().session.replace(fresh);
+        let old = {
+            let mut slot = self.slot();
+            // Unloaded meanwhile: stay unloaded (`fresh` is dropped below).
+            if slot.session.is_some() {
+                slot.session.replace(fresh)
+            } else {
+                Some(fresh)
+            }
+        };
         drop(old);
         Ok(())
     }
 
     /// Drops the session if no call has used it for `idle` (and none is using
-    /// it now): 30-40 MiB given back. The next call opens it again, a few
-    /// hundred milliseconds ([`FastEmbedder::warm_up`] does it ahead).
+    /// it now): about 40 MiB given back. The next call opens it again, a few
+    /// hundred milliseconds ([`FastEmbedder::warm_up`] does it ahead). A session
+    /// whose graph file was replaced since (a package upgrade) is kept: it could
+    /// not be opened again, and searches go on working until a restart.
     pub fn unload_if_idle(&self, idle: Duration) -> Result<bool> {
         let mut slot = match self.model.try_lock() {
             Ok(slot) => slot,
@@ -221,6 +231,13 @@ impl FastEmbedder {
             Err(TryLockError::WouldBlock) => return Ok(false),
         };
         if slot.session.is_none() || slot.last_used.elapsed() < idle {
+            return Ok(false);
+        }
+        let unchanged = graph_path(&self.config)
+            .and_then(|g| file_identity(&g))
+            .is_ok_and(|now| now == self.onnx_identity);
+        if !unchanged {
+            tracing::debug!(model = %self.model_id, "the graph file changed: keeping the loaded embedder");
             return Ok(false);
         }
         let old = slot.session.take();

@@ -266,7 +266,7 @@ impl Engine {
 
     /// Drops the embedding model when no search or ingest has used it for
     /// [`EMBEDDER_KEEP_ALIVE`], and gives the heap pages freed back to the
-    /// system: 30-40 MiB of an idle window (docs/BENCHMARKS.md). For long-lived
+    /// system: about 40 MiB of an idle window (docs/BENCHMARKS.md). For long-lived
     /// processes, on a timer; returns whether it dropped it. The next search or
     /// ingest opens it again (260-330 ms), or [`Engine::warm_up_embedder`] does
     /// ahead of it.

@@ -114,33 +114,40 @@ impl Packed {
         let panel_bytes = blocks * layout.record;
         let mut data = vec![0u8; panels * panel_bytes];
         // Panels are independent: pack them on every core (a model has
-        // hundreds of millions of values, and loading should take seconds).
-        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        // hundreds of millions of values, and loading should take seconds). A
+        // few rows (an output head's rescored candidates, every token) are
+        // packed on the calling thread: starting threads would cost more.
+        const PANELS_PER_THREAD_AT_LEAST: usize = 64;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |t| t.get())
+            .min(panels.div_ceil(PANELS_PER_THREAD_AT_LEAST))
+            .max(1);
         let per_thread = panels.div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            for (i, chunk) in data.chunks_mut(per_thread * panel_bytes).enumerate() {
-                let first = i * per_thread;
-                scope.spawn(move || {
-                    let mut dec = Decoded::default();
-                    for (j, panel) in chunk.chunks_mut(panel_bytes).enumerate() {
-                        let p = first + j;
-                        for r in 0..PANEL.min(n - p * PANEL) {
-                            let row = p * PANEL + r;
-                            for b in 0..blocks {
-                                let at = (row * blocks + b) * format.block_bytes();
-                                decode_block(
-                                    format,
-                                    &bytes[at..at + format.block_bytes()],
-                                    &mut dec,
-                                );
-                                let rec = &mut panel[b * layout.record..(b + 1) * layout.record];
-                                write_row(format, &layout, rec, r, &dec);
-                            }
-                        }
+        let pack_chunk = |first: usize, chunk: &mut [u8]| {
+            let mut dec = Decoded::default();
+            for (j, panel) in chunk.chunks_mut(panel_bytes).enumerate() {
+                let p = first + j;
+                for r in 0..PANEL.min(n - p * PANEL) {
+                    let row = p * PANEL + r;
+                    for b in 0..blocks {
+                        let at = (row * blocks + b) * format.block_bytes();
+                        decode_block(format, &bytes[at..at + format.block_bytes()], &mut dec);
+                        let rec = &mut panel[b * layout.record..(b + 1) * layout.record];
+                        write_row(format, &layout, rec, r, &dec);
                     }
-                });
+                }
             }
-        });
+        };
+        if threads == 1 {
+            pack_chunk(0, &mut data);
+        } else {
+            std::thread::scope(|scope| {
+                for (i, chunk) in data.chunks_mut(per_thread * panel_bytes).enumerate() {
+                    let pack_chunk = &pack_chunk;
+                    scope.spawn(move || pack_chunk(i * per_thread, chunk));
+                }
+            });
+        }
         Ok(Packed {
             format,
             n,

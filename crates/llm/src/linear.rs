@@ -161,6 +161,9 @@ pub(crate) fn forward_many(x: &Tensor, layers: &[&Linear]) -> Result<Vec<Tensor>
 /// score again, per token.
 const RESCORED: usize = 64;
 
+/// The most entries one token's fallback rescoring reads (see [`RefinedHead`]).
+const MORE_AT_MOST: usize = 4096;
+
 /// An output head scored with a smaller quantization of the same matrix.
 ///
 /// Models with tied embeddings (Qwen2.5 0.5B to 3B, SmolLM2…) are often saved
@@ -214,30 +217,38 @@ impl RefinedHead {
             return Ok(y);
         }
         let mut ids: Vec<u32> = Vec::new();
+        // Per row, the lowest table score among its best: every entry left
+        // with a table score is at most that.
+        let mut floors: Vec<f32> = Vec::with_capacity(m);
         for row in y.chunks_exact(n) {
-            ids.extend(best(row, RESCORED).0);
+            let (top, floor) = best(row, RESCORED);
+            ids.extend(top);
+            floors.push(floor);
         }
         ids.sort_unstable();
         ids.dedup();
         self.rescore(isa, act, &ids, &mut y)?;
-        // An entry outside the rescored ones keeps the table's score. Should
-        // one of those beat the best rescored logit (the copies disagreeing by
-        // more than the spread of the best 64: not seen in practice), every
-        // entry the table scores that high is rescored as well, so the row's
-        // best logit is always the head's own.
+        // Should an entry left with its table score beat the row's best
+        // rescored logit (the copies disagreeing by more than the spread of the
+        // best 64: not seen with real files), every entry the table scores that
+        // high is rescored as well, so the row's best logit is the head's own.
         let mut more: Vec<u32> = Vec::new();
-        for row in y.chunks_exact(n) {
-            let (top, floor) = best(row, RESCORED);
-            let exact_best = top
+        for (row, &floor) in y.chunks_exact(n).zip(&floors) {
+            let exact_best = ids
                 .iter()
                 .map(|&i| row[i as usize])
                 .fold(f32::NEG_INFINITY, f32::max);
-            if exact_best < floor {
-                more.extend(
-                    (0..n as u32).filter(|&i| {
-                        row[i as usize] >= exact_best && ids.binary_search(&i).is_err()
-                    }),
-                );
+            if exact_best.is_finite() && exact_best < floor {
+                let mut extra: Vec<u32> = (0..n as u32)
+                    .filter(|&i| row[i as usize] >= exact_best && ids.binary_search(&i).is_err())
+                    .collect();
+                // Bounded: a head whose rows give no finite scores could
+                // otherwise pull the whole vocabulary in, for one token.
+                if extra.len() > MORE_AT_MOST {
+                    extra.sort_unstable_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]));
+                    extra.truncate(MORE_AT_MOST);
+                }
+                more.extend(extra);
             }
         }
         if !more.is_empty() {
@@ -252,6 +263,9 @@ impl RefinedHead {
     /// head's own.
     fn rescore(&self, isa: Isa, act: &Activations, ids: &[u32], y: &mut [f32]) -> Result<()> {
         let n = self.table.rows();
+        if ids.is_empty() || n == 0 {
+            return Ok(());
+        }
         let raw = self.rows.raw(ids)?;
         let exact = Packed::from_gguf(self.format, ids.len(), self.rows.cols, &raw)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
@@ -269,6 +283,9 @@ impl RefinedHead {
 /// The indices of the `k` largest values of `row` (fewer if it is shorter;
 /// NaNs never count), and the smallest of them.
 fn best(row: &[f32], k: usize) -> (Vec<u32>, f32) {
+    if k == 0 {
+        return (Vec::new(), f32::INFINITY);
+    }
     let mut top: Vec<(f32, u32)> = Vec::with_capacity(k);
     // The smallest kept value and where it sits in `top`, once `top` is full.
     let mut floor = (f32::NEG_INFINITY, 0usize);
@@ -539,6 +556,40 @@ mod tests {
     }
 
     #[test]
+    fn a_table_that_overrates_every_entry_still_leaves_the_head_s_best_on_top() {
+        // A table scoring every entry ten times the head: its 64th best beats
+        // the head's best, so the entries it rates above that are rescored too.
+        let (vocab, hidden) = (300, 64);
+        let w = matrix(vocab, hidden, 5);
+        let head = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
+        let loud = QTensor::quantize(&(&w * 10.0).unwrap(), GgmlDType::Q8_0).unwrap();
+        let refined = Linear::Refined(Arc::new(
+            RefinedHead::new(
+                Arc::new(pack(&loud).unwrap()),
+                rows_in_a_file(&head),
+                Format::Q8_0,
+            )
+            .unwrap(),
+        ));
+        let resident = Linear::Packed(Arc::new(pack(&head).unwrap()));
+        let x = matrix(2, hidden, 9);
+        let got: Vec<Vec<f32>> = refined.forward(&x).unwrap().to_vec2().unwrap();
+        let want: Vec<Vec<f32>> = resident.forward(&x).unwrap().to_vec2().unwrap();
+        for (got, want) in got.iter().zip(&want) {
+            let top = |r: &[f32]| {
+                r.iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, v)| (i, v.to_bits()))
+                    .unwrap()
+            };
+            assert_eq!(top(got), top(want));
+            let exact = got.iter().zip(want).filter(|(a, b)| a == b).count();
+            assert!(exact > RESCORED + 20, "the fallback rescored more: {exact}");
+        }
+    }
+
+    #[test]
     fn best_keeps_the_largest_values_and_skips_nans() {
         let row = [0.5, f32::NAN, 3.0, -1.0, 2.0, 3.0, f32::NEG_INFINITY];
         let (mut top, floor) = best(&row, 3);
@@ -548,6 +599,8 @@ mod tests {
         let (all, floor) = best(&row, 10);
         assert_eq!(all.len(), 6, "every value but the NaN");
         assert_eq!(floor, f32::NEG_INFINITY);
+        assert_eq!(best(&row, 0), (Vec::new(), f32::INFINITY));
+        assert_eq!(best(&[f32::NAN; 3], 2), (Vec::new(), f32::INFINITY));
     }
 
     #[test]

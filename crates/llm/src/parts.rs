@@ -182,15 +182,16 @@ fn refined_head<R: std::io::Seek + std::io::Read>(
         return Ok(None);
     }
     let head_rows = file_rows(ct, "output.weight", file)?;
+    // Compared in the file first: an untied table is never loaded here.
+    if !same_matrix(&file_rows(ct, "token_embd.weight", file)?, &head_rows, rows)? {
+        tracing::debug!("the token table is not the output head's matrix: both kept as stored");
+        return Ok(None);
+    }
     let table = Arc::new(pack(&ct.tensor(
         reader,
         "token_embd.weight",
         &Device::Cpu,
     )?)?);
-    if !same_matrix(&table, &head_rows, rows)? {
-        tracing::debug!("the token table is not the output head's matrix: both kept as stored");
-        return Ok(None);
-    }
     let head = RefinedHead::new(table.clone(), head_rows, head_format)?;
     Ok(Some((
         Embedding::Packed(table),
@@ -202,17 +203,16 @@ fn refined_head<R: std::io::Seek + std::io::Read>(
 /// sixteen rows spread over the vocabulary agree to within rounding (a few
 /// percent of their length for 4- to 8-bit formats; two different matrices
 /// differ by more than their length).
-fn same_matrix(table: &cairn_kernels::Packed, head: &FileRows, rows: usize) -> Result<bool> {
+fn same_matrix(table: &FileRows, head: &FileRows, rows: usize) -> Result<bool> {
     const SAMPLES: usize = 16;
     let ids: Vec<u32> = (0..SAMPLES)
         .map(|i| ((i * rows + rows / 2) / SAMPLES) as u32)
         .filter(|&i| (i as usize) < rows)
         .collect();
     let exact: Vec<Vec<f32>> = head.lookup(&ids)?.to_vec2()?;
-    let mut row = vec![0f32; table.cols()];
+    let cheap: Vec<Vec<f32>> = table.lookup(&ids)?.to_vec2()?;
     let mut compared = 0;
-    for (&id, b) in ids.iter().zip(&exact) {
-        table.dequantize_row(id as usize, &mut row);
+    for (row, b) in cheap.iter().zip(&exact) {
         let norm: f32 = b.iter().map(|v| v * v).sum::<f32>().sqrt();
         let diff: f32 = row
             .iter()
@@ -277,12 +277,12 @@ mod tests {
         let (vocab, hidden) = (200, 64);
         let w = matrix(vocab, hidden, 3);
         let head = file_of(&QTensor::quantize(&w, GgmlDType::Q8_0).unwrap());
-        let tied = pack(&QTensor::quantize(&w, GgmlDType::Q5_0).unwrap()).unwrap();
+        let tied = file_of(&QTensor::quantize(&w, GgmlDType::Q5_0).unwrap());
         assert!(same_matrix(&tied, &head, vocab).unwrap());
-        let coarse = pack(&QTensor::quantize(&w, GgmlDType::Q4_0).unwrap()).unwrap();
+        let coarse = file_of(&QTensor::quantize(&w, GgmlDType::Q4_0).unwrap());
         assert!(same_matrix(&coarse, &head, vocab).unwrap());
         let other = matrix(vocab, hidden, 4);
-        let untied = pack(&QTensor::quantize(&other, GgmlDType::Q5_0).unwrap()).unwrap();
+        let untied = file_of(&QTensor::quantize(&other, GgmlDType::Q5_0).unwrap());
         assert!(!same_matrix(&untied, &head, vocab).unwrap());
         // One sampled row of another matrix is enough to tell them apart
         // (the first sample is row (vocab / 2) / 16).
@@ -291,7 +291,7 @@ mod tests {
         let theirs: Vec<f32> = other.get(swapped).unwrap().to_vec1().unwrap();
         rows[swapped * hidden..(swapped + 1) * hidden].copy_from_slice(&theirs);
         let w2 = Tensor::from_vec(rows, (vocab, hidden), &Device::Cpu).unwrap();
-        let one_off = pack(&QTensor::quantize(&w2, GgmlDType::Q5_0).unwrap()).unwrap();
+        let one_off = file_of(&QTensor::quantize(&w2, GgmlDType::Q5_0).unwrap());
         assert!(!same_matrix(&one_off, &head, vocab).unwrap());
     }
 

@@ -75,7 +75,7 @@ type CompactTokenizer = TokenizerImpl<
     DecoderWrapper,
 >;
 
-/// The tokenizer proper: byte-level BPE vocabularies use [`CompactBpe`] (8
+/// The tokenizer proper: byte-level BPE vocabularies use [`CompactBpe`] (7
 /// MiB for Qwen2.5's 151,936 tokens, where the crate's own BPE holds 23),
 /// the others the `tokenizers` crate's models.
 enum Inner {
