@@ -233,10 +233,7 @@ impl FastEmbedder {
         if slot.session.is_none() || slot.last_used.elapsed() < idle {
             return Ok(false);
         }
-        let unchanged = graph_path(&self.config)
-            .and_then(|g| file_identity(&g))
-            .is_ok_and(|now| now == self.onnx_identity);
-        if !unchanged {
+        if self.graph_unchanged().is_err() {
             tracing::debug!(model = %self.model_id, "the graph file changed: keeping the loaded embedder");
             return Ok(false);
         }
@@ -269,17 +266,22 @@ impl FastEmbedder {
 
     /// A new session from the files the first one was opened from.
     fn reopen(&self) -> Result<TextEmbedding> {
-        // The files may have been replaced since (a package upgrade): only the
-        // model the index was built with may be reopened.
+        self.graph_unchanged()?;
+        session(&self.config)
+    }
+
+    /// An error unless the graph file is the one the first session was opened
+    /// from: it may have been replaced since (a package upgrade), and only the
+    /// model the index was built with may be opened again.
+    fn graph_unchanged(&self) -> Result<()> {
         let onnx = graph_path(&self.config)?;
-        let now = file_identity(&onnx)?;
-        if now != self.onnx_identity {
+        if file_identity(&onnx)? != self.onnx_identity {
             return Err(EmbedError::Runtime(format!(
                 "{} changed since it was opened; open the embedder again (restart) to use the new model",
                 onnx.display()
             )));
         }
-        session(&self.config)
+        Ok(())
     }
 
     /// Embeds `texts` in length-sorted batches and returns one vector per text, in input order.

@@ -52,7 +52,7 @@ pub fn kernel_isa() -> Isa {
     Isa::detect()
 }
 
-pub(crate) fn format_of(dtype: GgmlDType) -> Option<Format> {
+fn format_of(dtype: GgmlDType) -> Option<Format> {
     Some(match dtype {
         GgmlDType::Q4_0 => Format::Q4_0,
         GgmlDType::Q4_1 => Format::Q4_1,
@@ -69,11 +69,14 @@ pub(crate) fn format_of(dtype: GgmlDType) -> Option<Format> {
 /// Whether Cairn's kernels can run a tensor of this type on this device.
 pub(crate) fn packable(t: &QTensor) -> bool {
     matches!(t.device(), Device::Cpu)
-        && format_of(t.dtype()).is_some_and(|f| {
-            t.shape()
-                .dims2()
-                .is_ok_and(|(_, k)| k.is_multiple_of(f.block_values()))
-        })
+        && t.shape()
+            .dims2()
+            .is_ok_and(|(_, k)| kernel_format(t.dtype(), k).is_some())
+}
+
+/// The kernels' format for rows of `k` values of `dtype`, if they run it.
+pub(crate) fn kernel_format(dtype: GgmlDType, k: usize) -> Option<Format> {
+    format_of(dtype).filter(|f| k.is_multiple_of(f.block_values()))
 }
 
 /// Repacks a 2-D quantized tensor for the kernels.
@@ -377,6 +380,11 @@ impl FileRows {
         })
     }
 
+    /// Rows in the table.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
     /// The stored bytes of rows `ids`, one after the other.
     fn raw(&self, ids: &[u32]) -> Result<Vec<u8>> {
         let mut raw = vec![0u8; ids.len() * self.row_bytes];
@@ -441,7 +449,7 @@ impl Embedding {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Write;
 
     use super::*;
@@ -486,7 +494,7 @@ mod tests {
     }
 
     /// The values of a `rows × cols` matrix, spread over [-1, 1).
-    fn matrix(rows: usize, cols: usize, seed: u64) -> Tensor {
+    pub(crate) fn matrix(rows: usize, cols: usize, seed: u64) -> Tensor {
         let mut state = seed;
         let values: Vec<f32> = (0..rows * cols)
             .map(|_| {

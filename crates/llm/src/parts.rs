@@ -6,7 +6,7 @@ use std::sync::Arc;
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::{DType, Device, Result, Tensor};
 
-use crate::linear::{format_of, pack, packable, Embedding, FileRows, Linear, RefinedHead};
+use crate::linear::{kernel_format, pack, packable, Embedding, FileRows, Linear, RefinedHead};
 
 /// cos/sin tables for one frequency base, shared by every layer that uses it.
 #[derive(Debug, Clone)]
@@ -164,26 +164,22 @@ fn refined_head<R: std::io::Seek + std::io::Read>(
     else {
         return Ok(None);
     };
-    let (Some(head_format), Some(table_format)) =
-        (format_of(head.ggml_dtype), format_of(table.ggml_dtype))
-    else {
+    let Ok((_, cols)) = head.shape.dims2() else {
         return Ok(None);
     };
-    let Ok((rows, cols)) = head.shape.dims2() else {
+    let (Some(head_format), Some(table_format)) = (
+        kernel_format(head.ggml_dtype, cols),
+        kernel_format(table.ggml_dtype, cols),
+    ) else {
         return Ok(None);
     };
-    let splits = |f: cairn_kernels::Format| cols.is_multiple_of(f.block_values());
     let bytes = |f: cairn_kernels::Format| cols / f.block_values() * f.block_bytes();
-    if table.shape.dims() != head.shape.dims()
-        || !splits(head_format)
-        || !splits(table_format)
-        || bytes(table_format) >= bytes(head_format)
-    {
+    if table.shape.dims() != head.shape.dims() || bytes(table_format) >= bytes(head_format) {
         return Ok(None);
     }
     let head_rows = file_rows(ct, "output.weight", file)?;
     // Compared in the file first: an untied table is never loaded here.
-    if !same_matrix(&file_rows(ct, "token_embd.weight", file)?, &head_rows, rows)? {
+    if !same_matrix(&file_rows(ct, "token_embd.weight", file)?, &head_rows)? {
         tracing::debug!("the token table is not the output head's matrix: both kept as stored");
         return Ok(None);
     }
@@ -199,12 +195,13 @@ fn refined_head<R: std::io::Seek + std::io::Read>(
     )))
 }
 
-/// Whether `table` and `head` (`rows` each) hold one matrix quantized twice:
+/// Whether `table` and `head` (of one shape) hold one matrix quantized twice:
 /// sixteen rows spread over the vocabulary agree to within rounding (a few
 /// percent of their length for 4- to 8-bit formats; two different matrices
 /// differ by more than their length).
-fn same_matrix(table: &FileRows, head: &FileRows, rows: usize) -> Result<bool> {
+fn same_matrix(table: &FileRows, head: &FileRows) -> Result<bool> {
     const SAMPLES: usize = 16;
+    let rows = head.rows().min(table.rows());
     let ids: Vec<u32> = (0..SAMPLES)
         .map(|i| ((i * rows + rows / 2) / SAMPLES) as u32)
         .filter(|&i| (i as usize) < rows)
@@ -249,41 +246,21 @@ pub(crate) fn ensure_room(pos: usize, len: usize, max: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn matrix(rows: usize, cols: usize, seed: u64) -> Tensor {
-        let mut state = seed;
-        let values: Vec<f32> = (0..rows * cols)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect();
-        Tensor::from_vec(values, (rows, cols), &Device::Cpu).unwrap()
-    }
-
-    fn file_of(q: &candle_core::quantized::QTensor) -> FileRows {
-        use std::io::Write;
-        let (rows, cols) = q.shape().dims2().unwrap();
-        let mut f = tempfile::tempfile().unwrap();
-        f.write_all(&q.data().unwrap()).unwrap();
-        FileRows::new(f, 0, q.dtype(), rows, cols).unwrap()
-    }
+    use crate::linear::tests::{matrix, rows_in_a_file};
 
     #[test]
     fn a_table_is_the_head_s_matrix_only_when_their_rows_agree() {
         use candle_core::quantized::{GgmlDType, QTensor};
         let (vocab, hidden) = (200, 64);
         let w = matrix(vocab, hidden, 3);
-        let head = file_of(&QTensor::quantize(&w, GgmlDType::Q8_0).unwrap());
-        let tied = file_of(&QTensor::quantize(&w, GgmlDType::Q5_0).unwrap());
-        assert!(same_matrix(&tied, &head, vocab).unwrap());
-        let coarse = file_of(&QTensor::quantize(&w, GgmlDType::Q4_0).unwrap());
-        assert!(same_matrix(&coarse, &head, vocab).unwrap());
+        let head = rows_in_a_file(&QTensor::quantize(&w, GgmlDType::Q8_0).unwrap());
+        let tied = rows_in_a_file(&QTensor::quantize(&w, GgmlDType::Q5_0).unwrap());
+        assert!(same_matrix(&tied, &head).unwrap());
+        let coarse = rows_in_a_file(&QTensor::quantize(&w, GgmlDType::Q4_0).unwrap());
+        assert!(same_matrix(&coarse, &head).unwrap());
         let other = matrix(vocab, hidden, 4);
-        let untied = file_of(&QTensor::quantize(&other, GgmlDType::Q5_0).unwrap());
-        assert!(!same_matrix(&untied, &head, vocab).unwrap());
+        let untied = rows_in_a_file(&QTensor::quantize(&other, GgmlDType::Q5_0).unwrap());
+        assert!(!same_matrix(&untied, &head).unwrap());
         // One sampled row of another matrix is enough to tell them apart
         // (the first sample is row (vocab / 2) / 16).
         let mut rows: Vec<f32> = w.flatten_all().unwrap().to_vec1().unwrap();
@@ -291,8 +268,8 @@ mod tests {
         let theirs: Vec<f32> = other.get(swapped).unwrap().to_vec1().unwrap();
         rows[swapped * hidden..(swapped + 1) * hidden].copy_from_slice(&theirs);
         let w2 = Tensor::from_vec(rows, (vocab, hidden), &Device::Cpu).unwrap();
-        let one_off = file_of(&QTensor::quantize(&w2, GgmlDType::Q5_0).unwrap());
-        assert!(!same_matrix(&one_off, &head, vocab).unwrap());
+        let one_off = rows_in_a_file(&QTensor::quantize(&w2, GgmlDType::Q5_0).unwrap());
+        assert!(!same_matrix(&one_off, &head).unwrap());
     }
 
     #[test]

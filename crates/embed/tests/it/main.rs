@@ -233,13 +233,11 @@ fn opening_twice_in_one_process_works() {
     assert!(cosine(&va, &vb) > 0.99999);
 }
 
-#[test]
-fn a_reopened_session_gives_the_same_vectors_and_a_refused_reopen_keeps_the_old_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let models = models_dir();
-    let config = EmbedderConfig::new(&models);
-    // A private copy of the model folder, so the test can take a file away.
-    let copy = dir.path().join("all-minilm-l6-v2");
+/// An embedder opened on a copy of the model folder made in `dir`, so that a
+/// test can replace or take away its files; and the copy's path.
+fn embedder_on_a_private_copy(dir: &Path) -> (FastEmbedder, PathBuf) {
+    let config = EmbedderConfig::new(&models_dir());
+    let copy = dir.join("all-minilm-l6-v2");
     std::fs::create_dir_all(&copy).unwrap();
     for entry in std::fs::read_dir(&config.model_dir).unwrap() {
         let entry = entry.unwrap();
@@ -250,6 +248,20 @@ fn a_reopened_session_gives_the_same_vectors_and_a_refused_reopen_keeps_the_old_
         ..config
     })
     .unwrap();
+    (e, copy)
+}
+
+/// Replaces `file` with itself plus one byte, as an upgrade would replace it.
+fn grow(file: &Path) {
+    let mut grown = std::fs::read(file).unwrap();
+    grown.push(0);
+    std::fs::write(file, grown).unwrap();
+}
+
+#[test]
+fn a_reopened_session_gives_the_same_vectors_and_a_refused_reopen_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, copy) = embedder_on_a_private_copy(dir.path());
     let texts = [
         "a long passage about tides ".repeat(40),
         "short".to_string(),
@@ -263,9 +275,7 @@ fn a_reopened_session_gives_the_same_vectors_and_a_refused_reopen_keeps_the_old_
     }
     // A model file replaced since the start is not reopened (an index's vectors
     // must all come from one model), nor is a missing one.
-    let mut grown = std::fs::read(copy.join(INT8_GRAPH)).unwrap();
-    grown.push(0);
-    std::fs::write(copy.join(INT8_GRAPH), grown).unwrap();
+    grow(&copy.join(INT8_GRAPH));
     let err = e.release_memory().unwrap_err();
     assert!(
         err.to_string().contains("changed since it was opened"),
@@ -283,18 +293,7 @@ fn a_reopened_session_gives_the_same_vectors_and_a_refused_reopen_keeps_the_old_
 fn an_idle_session_is_unloaded_and_the_next_call_loads_it_again() {
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
-    let config = EmbedderConfig::new(&models_dir());
-    let copy = dir.path().join("all-minilm-l6-v2");
-    std::fs::create_dir_all(&copy).unwrap();
-    for entry in std::fs::read_dir(&config.model_dir).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
-    }
-    let e = FastEmbedder::open_with(EmbedderConfig {
-        model_dir: copy.clone(),
-        ..config
-    })
-    .unwrap();
+    let (e, copy) = embedder_on_a_private_copy(dir.path());
     let before = e.embed_query("the tide comes in twice a day").unwrap();
     // Used just now: kept for a keep-alive of a minute, dropped for none.
     assert!(!Embedder::unload_if_idle(&e, Duration::from_secs(60)).unwrap());
@@ -318,9 +317,7 @@ fn an_idle_session_is_unloaded_and_the_next_call_loads_it_again() {
     // A loaded session whose graph file was replaced (a package upgrade) is
     // kept: it could not be opened again, and searches go on working.
     e.warm_up().unwrap();
-    let mut grown = std::fs::read(copy.join(INT8_GRAPH)).unwrap();
-    grown.push(0);
-    std::fs::write(copy.join(INT8_GRAPH), grown).unwrap();
+    grow(&copy.join(INT8_GRAPH));
     assert!(!e.unload_if_idle(Duration::ZERO).unwrap());
     let still = e.embed_query("the tide comes in twice a day").unwrap();
     assert!(cosine(&still, &before) > 0.99999);
